@@ -1,0 +1,85 @@
+"""Files on disk: atomic writes and the safe loading of model directories.
+
+Weights are safetensors and everything else JSON, so loading a model someone sent
+you never runs their code (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import TextrnnError
+
+CONFIG, VOCAB, WEIGHTS, METRICS = "config.json", "vocab.json", "model.safetensors", "metrics.json"
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename ``tmp`` over ``path``: readers see the old file
+    or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: str | Path, obj) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2) + "\n"))
+
+
+def read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise TextrnnError(f"{path}: missing")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TextrnnError(f"{path}: corrupt JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise TextrnnError(f"{path}: corrupt (expected a JSON object)")
+    return obj
+
+
+@contextmanager
+def atomic_dir(path: str | Path):
+    """Build a directory under a temporary name and move it into place at the end,
+    so an interrupted run never leaves a half-written run directory at ``path``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TextrnnError(f"{path}: exists and is not a directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+            os.replace(path, old / "x")
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_run_dir(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise TextrnnError(f"{path}: no such run directory")
+    if not path.is_dir():
+        raise TextrnnError(f"{path}: not a run directory (expected a folder)")
+    missing = [f for f in (CONFIG, VOCAB, WEIGHTS) if not (path / f).is_file()]
+    if missing:
+        raise TextrnnError(f"{path}: incomplete run directory (missing {', '.join(missing)})")
+    return path

@@ -1,0 +1,227 @@
+"""Command line: ``textrnn train | test | predict | compare`` (fastText-style verbs).
+
+Problems with the user's input end as one ``textrnn: error: ...`` line and exit
+status 1; argparse's own usage errors exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from .config import MODELS, POOLINGS, PRESETS, preset
+from .errors import TextrnnError
+
+
+def _data_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    d = (lambda v: v) if defaults else (lambda v: None)
+    g = p.add_argument_group("data and split")
+    g.add_argument("--data", metavar="PATH", default=None,
+                   help="CSV file, folder-per-class directory or .zip; default: the BBC dataset "
+                        "from $TEXTRNN_DATA (else the user cache dir), downloaded if absent"
+                        + ("" if defaults else "; default: the data the run was trained on"))
+    g.add_argument("--text-column", default=d("Text"), help="CSV column holding the text (Text)")
+    g.add_argument("--label-column", default=d("Label"),
+                   help="CSV column holding the label, an int id or a name (Label)")
+    g.add_argument("--split-seed", type=int, default=d(42),
+                   help="random_state of the 70/15/15 split (42, the assignment's)")
+    g.add_argument("--stratify", action=argparse.BooleanOptionalAction, default=d(False),
+                   help="stratify the split by label (off, as in the assignment)")
+    g.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=d(False),
+                   help="drop exact duplicate texts before splitting (BBC has 98)")
+
+
+def _data_spec(args, base=None):
+    from .runs import DataSpec
+    base = base or DataSpec()
+    keys = ("text_column", "label_column", "split_seed", "stratify", "dedupe")
+    vals = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if args.data is not None:
+        vals["path"] = str(Path(args.data))
+    return DataSpec(**{**base.__dict__, **vals})
+
+
+def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
+    g = p.add_argument_group("model and training (default: the preset's value)")
+    if single:
+        g.add_argument("--model", choices=MODELS, default="gru", help="recurrent cell (gru)")
+        g.add_argument("--preset", choices=list(PRESETS), default="default",
+                       help="'seed' reproduces the assignment's notebook; 'default' is the "
+                            "best recipe")
+    g.add_argument("--epochs", type=int, help="maximum number of epochs")
+    g.add_argument("--batch-size", type=int, help="documents per batch")
+    g.add_argument("--lr", type=float, help="Adam learning rate")
+    g.add_argument("--weight-decay", type=float, help="Adam weight decay")
+    g.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout (42)")
+    g.add_argument("--maxlen", type=int, help="tokens kept per document")
+    g.add_argument("--num-words", type=int, help="vocabulary size, Keras meaning (ids < N)")
+    g.add_argument("--embedding-dim", type=int, help="embedding width")
+    g.add_argument("--hidden-size", type=int, help="recurrent state width")
+    g.add_argument("--num-layers", type=int, help="stacked recurrent layers")
+    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help="read each document in both directions")
+    g.add_argument("--dropout", type=float, help="dropout on embeddings, between layers, before the head")
+    g.add_argument("--pooling", choices=POOLINGS, help="how outputs over time become one vector")
+    g.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
+    g.add_argument("--clip", type=float, help="max gradient norm")
+    g.add_argument("--impl", choices=("reference", "fast"), help="recurrence implementation")
+
+
+def _config(args, model: str | None = None, preset_name: str | None = None):
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "seed", "maxlen", "num_words",
+            "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "pooling",
+            "patience", "clip", "impl")
+    return preset(preset_name or args.preset, model or args.model,
+                  **{k: getattr(args, k) for k in keys})
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# -- verbs -------------------------------------------------------------------------
+def cmd_train(args) -> None:
+    from .api import resolve_device
+    from .runs import results_table, train_run
+    cfg = _config(args)
+    out = args.out or f"runs/{cfg.model}-{cfg.preset}"
+    m = train_run(cfg, _data_spec(args), out, resolve_device(args.device), not args.quiet, _log)
+    print(results_table([m]))
+    print(f"run directory: {out}")
+
+
+def cmd_test(args) -> None:
+    from .runs import stored_data_spec, test_run
+    m = test_run(args.run_dir, _data_spec(args, stored_data_spec(args.run_dir)), args.split)
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return
+    print(f"{args.split} split: {m['n']} documents, accuracy {100 * m['accuracy']:.2f}%, "
+          f"macro-F1 {100 * m['macro_f1']:.2f}%")
+    print(f"{'class':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for name, c in m["per_class"].items():
+        print(f"{name:<16}{c['precision']:>10.4f}{c['recall']:>10.4f}{c['f1']:>10.4f}"
+              f"{c['support']:>9}")
+
+
+def cmd_predict(args) -> None:
+    from .api import TextClassifier
+    clf = TextClassifier.load(args.run_dir)
+    if args.texts:
+        texts = args.texts
+    else:
+        src = sys.stdin if args.file in (None, "-") else None
+        if src is None:
+            path = Path(args.file)
+            if not path.is_file():
+                raise TextrnnError(f"{path}: no such file")
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        else:
+            lines = src.read().splitlines()
+        texts = [t for t in lines if t.strip()]
+    if not texts or not all(t.strip() for t in texts):
+        raise TextrnnError("no text to classify (give texts as arguments, --file, or stdin)")
+    k = max(1, min(args.k, len(clf.classes_)))
+    proba = clf.predict_proba(texts)
+    results = []
+    for text, p in zip(texts, proba):
+        top = p.argsort()[::-1][:k]
+        results.append({"text": text, "labels": [
+            {"label": clf.classes_[i], "probability": float(p[i])} for i in top]})
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            print("  ".join(f"{x['label']} {x['probability']:.4f}" for x in r["labels"]))
+
+
+def cmd_compare(args) -> None:
+    """Train every (preset, model) pair on the same split and print one table."""
+    from .api import resolve_device
+    from .checkpoint import write_atomic
+    from .runs import results_table, train_run
+    device = resolve_device(args.device)
+    rows = []
+    for preset_name in args.presets:
+        for model in args.models:
+            cfg = _config(args, model, preset_name)
+            out = Path(args.out) / f"{model}-{preset_name}"
+            rows.append(train_run(cfg, _data_spec(args), out, device, not args.quiet, _log))
+    table = results_table(rows)
+    write_atomic(Path(args.out) / "results.md", lambda p: p.write_text(table + "\n"))
+    print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textrnn", description="Recurrent text classifiers (RNN, GRU) from their equations.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model and write a run directory",
+                       description="Train on the train split, select on val, test once on test; "
+                                   "write config, vocabulary, weights, metrics and plots to --out.")
+    _model_args(p)
+    _data_args(p)
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory (runs/MODEL-PRESET)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("test", help="evaluate a run directory on a dataset split",
+                       description="Evaluate a saved model; by default on the test split of the "
+                                   "data it was trained on.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="directory written by 'textrnn train'")
+    _data_args(p, defaults=False)
+    p.add_argument("--split", choices=("train", "val", "test", "all"), default="test",
+                   help="which part of the data to evaluate on (test)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("predict", help="classify texts with a run directory",
+                       description="Classify texts given as arguments, one per line in --file, "
+                                   "or one per line on stdin.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="directory written by 'textrnn train'")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    p.add_argument("--file", metavar="FILE", help="file with one text per line ('-' = stdin)")
+    p.add_argument("-k", type=int, default=1, help="number of top labels to show (1)")
+    p.add_argument("--json", action="store_true", help="print JSON with labels and probabilities")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("compare", help="train several models and presets, print one table",
+                       description="Train every --models x --presets pair on the same split.")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                   help="cells to train (rnn gru)")
+    p.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(PRESETS),
+                   help="presets to train (seed default)")
+    _model_args(p, single=False)
+    _data_args(p)
+    p.add_argument("--out", default="runs", help="folder for the run directories (runs)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = lambda msg, *a, **k: f"textrnn: warning: {msg}\n"
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        args.func(args)
+    except TextrnnError as e:
+        print(f"textrnn: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("textrnn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

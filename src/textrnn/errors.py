@@ -1,0 +1,9 @@
+"""One exception type for problems a user can fix (bad file, bad option, bad run dir).
+
+The CLI prints these as one line and exits non-zero; anything else is a bug and
+keeps its traceback.
+"""
+
+
+class TextrnnError(Exception):
+    """A problem with the user's input, stated in one line."""

@@ -1,0 +1,128 @@
+"""Sequence layers ``RNN`` and ``GRU``: the cells unrolled over time, torch.nn-style.
+
+``layer(x, h0=None, mask=None) -> (outputs, h_n)`` with ``x`` of shape ``(B, T, I)``
+(``batch_first=True``) and ``h_n`` of shape ``(num_layers * num_directions, B, H)``,
+as in ``torch.nn.GRU``.
+
+Padding. Pass ``mask`` (``(B, T)``, true on real tokens) or ``lengths`` (real tokens
+first, padding after). At a padded step the state is carried over unchanged and the
+output is zero, so a padded sequence ends in exactly the state of the same sequence
+unpadded, whether the padding is before, after or on both sides, and in either
+direction of a bidirectional layer.
+
+Implementations (``impl=``):
+  * ``"reference"``: calls ``cell.forward`` once per step, the equations as written.
+  * ``"fast"`` (default): the input products of all steps as one matrix product
+    (``cell.project``), then only the recurrent half (``cell.recur``) in the loop.
+Both give the same numbers up to float rounding; tests hold them to that.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .cells import GRUCell, VanillaRNNCell
+
+IMPLS = ("reference", "fast")
+
+
+def lengths_to_mask(lengths: Tensor, max_len: int, padding_side: str = "post") -> Tensor:
+    """Boolean ``(B, max_len)`` mask of real tokens, for padding after or before them."""
+    steps = torch.arange(max_len, device=lengths.device)
+    if padding_side == "post":
+        return steps[None, :] < lengths[:, None]
+    if padding_side == "pre":
+        return steps[None, :] >= (max_len - lengths)[:, None]
+    raise ValueError(f"padding_side must be 'pre' or 'post', got {padding_side!r}")
+
+
+class _Recurrent(nn.Module):
+    cell_class: type[nn.Module]
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0,
+                 batch_first: bool = True, impl: str = "fast") -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError("num_layers must be >= 1")
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.bidirectional = num_layers, bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        self.batch_first, self.impl = batch_first, impl
+        self.dropout = nn.Dropout(dropout)  # between stacked layers, as in torch.nn
+        # cells[layer * num_directions + direction], the order of h_n
+        self.cells = nn.ModuleList(
+            self.cell_class(input_size if layer == 0 else hidden_size * self.num_directions,
+                            hidden_size)
+            for layer in range(num_layers) for _ in range(self.num_directions))
+
+    def forward(self, x: Tensor, h0: Tensor | None = None, mask: Tensor | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        B, T, _ = x.shape
+        if mask is None and lengths is not None:
+            mask = lengths_to_mask(lengths.to(x.device), T, "post")
+        if mask is not None:
+            mask = mask.to(device=x.device, dtype=torch.bool)
+        if h0 is None:
+            h0 = x.new_zeros(self.num_layers * self.num_directions, B, self.hidden_size)
+        h_n = []
+        for layer in range(self.num_layers):
+            if layer > 0:
+                x = self.dropout(x)
+            outs = []
+            for d in range(self.num_directions):
+                i = layer * self.num_directions + d
+                out, h = self._run(self.cells[i], x, h0[i], mask, reverse=d == 1)
+                outs.append(out)
+                h_n.append(h)
+            x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        return x, torch.stack(h_n)
+
+    def _run(self, cell: nn.Module, x: Tensor, h: Tensor, mask: Tensor | None,
+             reverse: bool) -> tuple[Tensor, Tensor]:
+        """One direction of one layer: ``(B, T, I) -> (B, T, H), (B, H)``."""
+        T = x.shape[1]
+        if self.impl == "reference":
+            inputs, step = x, cell.forward
+        else:
+            inputs, step = cell.project(x), self._recur_step(cell)
+        # unbind, not inputs[:, t]: indexing would make backward build a full-size
+        # zero gradient per step (quadratic in T); unbind's backward is one stack.
+        inputs = inputs.unbind(1)
+        m = mask.unsqueeze(-1).unbind(1) if mask is not None else None
+        outs: list[Tensor] = [x] * T
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            h_new = step(inputs[t], h)
+            h = h_new if mask is None else torch.where(m[t], h_new, h)
+            outs[t] = h_new if mask is None else h_new * m[t]
+        return torch.stack(outs, dim=1), h
+
+    @staticmethod
+    def _recur_step(cell: nn.Module):
+        return cell.recur
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, impl={self.impl!r}")
+
+
+class RNN(_Recurrent):
+    """Stacked, optionally bidirectional Elman RNN built from :class:`VanillaRNNCell`."""
+    cell_class = VanillaRNNCell
+
+
+class GRU(_Recurrent):
+    """Stacked, optionally bidirectional GRU built from :class:`GRUCell`."""
+    cell_class = GRUCell
+
+    @staticmethod
+    def _recur_step(cell: nn.Module):
+        U_zr = torch.cat([cell.U_z, cell.U_r])  # once per sequence, not once per step
+        return lambda xp, h: cell.recur(xp, h, U_zr)

@@ -1,0 +1,52 @@
+"""The classifier: embedding -> recurrent layer -> pooling over time -> dropout -> linear."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .config import Config
+from .layers import GRU, RNN
+
+
+def pool(outputs: Tensor, h_n: Tensor, mask: Tensor | None, how: str,
+         num_directions: int) -> Tensor:
+    """Summarise ``(B, T, D)`` outputs as ``(B, D)`` (``2D`` for 'meanmax').
+
+    'last' is the final state of the top layer (both directions concatenated): what
+    the assignment uses, and the weakest on long texts, since everything must survive
+    to the last step. 'mean' and 'max' look at every step and ignore padding.
+    """
+    if how == "last":
+        return torch.cat(list(h_n[-num_directions:]), dim=-1)
+    if mask is None:
+        mask = outputs.new_ones(outputs.shape[:2], dtype=torch.bool)
+    m = mask.unsqueeze(-1)
+    mean = (outputs * m).sum(1) / m.sum(1).clamp(min=1)
+    if how == "mean":
+        return mean
+    mx = outputs.masked_fill(~m, float("-inf")).amax(1)
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))  # all-padding rows
+    return mx if how == "max" else torch.cat([mean, mx], dim=-1)
+
+
+class RecurrentClassifier(nn.Module):
+    def __init__(self, vocab_size: int, num_classes: int, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim,
+                                      padding_idx=0 if cfg.mask else None)
+        layer = GRU if cfg.model == "gru" else RNN
+        self.rnn = layer(cfg.embedding_dim, cfg.hidden_size, num_layers=cfg.num_layers,
+                         bidirectional=cfg.bidirectional, dropout=cfg.dropout, impl=cfg.impl)
+        self.dropout = nn.Dropout(cfg.dropout)
+        features = cfg.hidden_size * self.rnn.num_directions
+        self.head = nn.Linear(features * (2 if cfg.pooling == "meanmax" else 1), num_classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """``(B, T)`` token ids (0 = padding) to ``(B, num_classes)`` logits."""
+        mask = ids != 0 if self.cfg.mask else None
+        x = self.dropout(self.embedding(ids))
+        outputs, h_n = self.rnn(x, mask=mask)
+        features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions)
+        return self.head(self.dropout(features))

@@ -1,0 +1,108 @@
+"""A run: load data, split, train, evaluate, and write one run directory.
+
+Shared by the CLI verbs (``train``, ``test``, ``compare``) so that each verb is only
+argument handling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .api import TextClassifier
+from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
+from .config import Config
+from .data import Dataset, load_dataset, split
+from .metrics import classification_metrics
+from .plots import plot_confusion, plot_curves
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which documents and which split: stored with each run so ``test`` can redo it."""
+    path: str | None = None          # None = the BBC dataset from the data home
+    text_column: str = "Text"
+    label_column: str = "Label"
+    split_seed: int = 42
+    stratify: bool = False
+    dedupe: bool = False
+
+    def load(self, label_names: list[str] | None = None) -> tuple[Dataset, dict, int]:
+        ds = load_dataset(self.path, self.text_column, self.label_column, label_names)
+        splits, dropped = split(ds, self.split_seed, self.stratify, self.dedupe)
+        return ds, splits, dropped
+
+
+def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str = "cpu",
+              verbose: bool = True, log=print) -> dict:
+    """Train ``cfg`` on ``data``'s train split, select on val, test once on test."""
+    ds, splits, dropped = data.load()
+    if dropped:
+        log(f"--dedupe: dropped {dropped} duplicate texts before splitting")
+    part = {k: ds.subset(v) for k, v in splits.items()}
+    log(f"{cfg.model} ({cfg.preset} preset): {len(part['train'])} train / {len(part['val'])} "
+        f"val / {len(part['test'])} test documents, {len(ds.label_names)} classes")
+    names = ds.label_names
+    as_names = lambda d: [names[i] for i in d.labels]  # noqa: E731
+    clf = TextClassifier.from_config(cfg, device=device, verbose=verbose)
+    t0 = time.perf_counter()
+    clf.fit(part["train"].texts, as_names(part["train"]), part["val"].texts, as_names(part["val"]),
+            classes=names, extra_texts=part["val"].texts + part["test"].texts)
+    train_seconds = time.perf_counter() - t0
+    metrics = {
+        "model": cfg.model, "preset": cfg.preset,
+        "parameters": sum(p.numel() for p in clf.model_.parameters()),
+        "train_seconds": train_seconds, "threads": torch.get_num_threads(),
+        "data": {**asdict(data), "dropped_duplicates": dropped,
+                 "sizes": {k: len(v) for k, v in splits.items()}},
+        "val": _evaluate(clf, part["val"]),
+        "test": _evaluate(clf, part["test"]),
+        "history": clf.history_,
+    }
+    if out is not None:
+        with atomic_dir(out) as tmp:
+            clf.save(tmp)
+            write_json(tmp / METRICS, metrics)
+            title = f"{cfg.model.upper()} ({cfg.preset})"
+            plot_curves(clf.history_, tmp / "curves.png", title)
+            plot_confusion(metrics["test"]["confusion_matrix"], names, tmp / "confusion.png",
+                           f"{title}: test")
+    return metrics
+
+
+def _evaluate(clf: TextClassifier, part: Dataset) -> dict:
+    pred = clf.predict(part.texts)
+    index = {c: i for i, c in enumerate(clf.classes_)}
+    return classification_metrics(part.labels, np.array([index[p] for p in pred]), clf.classes_)
+
+
+def stored_data_spec(run_dir: str | Path) -> DataSpec:
+    """The data and split a run was trained on, or the defaults for a bare model dir."""
+    path = check_run_dir(run_dir) / METRICS
+    if not path.exists():
+        return DataSpec()
+    d = read_json(path).get("data", {})
+    return DataSpec(**{k: d[k] for k in DataSpec.__dataclass_fields__ if k in d})
+
+
+def test_run(run_dir: str | Path, data: DataSpec, which: str = "test") -> dict:
+    """Evaluate a saved model on one split (or 'all') of ``data``."""
+    clf = TextClassifier.load(run_dir)
+    ds, splits, _ = data.load(label_names=list(map(str, clf.classes_)))
+    part = ds if which == "all" else ds.subset(splits[which])
+    return _evaluate(clf, part)
+
+
+def results_table(rows: list[dict]) -> str:
+    """Markdown table: one row per run (``metrics.json`` dicts)."""
+    head = "| model | preset | test accuracy | test macro-F1 | val accuracy | epochs | train time |"
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|"]
+    for m in rows:
+        lines.append(f"| {m['model']} | {m['preset']} | {100 * m['test']['accuracy']:.2f}% | "
+                     f"{100 * m['test']['macro_f1']:.2f}% | {100 * m['val']['accuracy']:.2f}% | "
+                     f"{len(m['history'])} | {m['train_seconds']:.0f} s |")
+    return "\n".join(lines)
