@@ -1,0 +1,27 @@
+"""Shared fixtures. The BBC data is read from ../shared/data/bbc beside the checkout
+(CI's layout) unless TEXTRNN_DATA already points elsewhere."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BBC = REPO.parent / "shared" / "data" / "bbc"
+
+if not os.environ.get("TEXTRNN_DATA") and SHARED_BBC.is_dir():
+    os.environ["TEXTRNN_DATA"] = str(SHARED_BBC)
+
+
+@pytest.fixture(scope="session")
+def bbc_dir() -> Path:
+    path = Path(os.environ.get("TEXTRNN_DATA", SHARED_BBC))
+    if not (path / "df_file.csv").exists():
+        pytest.fail(f"BBC data not found in {path}: set TEXTRNN_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bbc(bbc_dir):
+    from textrnn.data import load_csv
+    return load_csv(bbc_dir / "df_file.csv")
