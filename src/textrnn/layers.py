@@ -10,11 +10,15 @@ output is zero, so a padded sequence ends in exactly the state of the same seque
 unpadded, whether the padding is before, after or on both sides, and in either
 direction of a bidirectional layer.
 
-Implementations (``impl=``):
-  * ``"reference"``: calls ``cell.forward`` once per step, the equations as written.
-  * ``"fast"`` (default): the input products of all steps as one matrix product
-    (``cell.project``), then only the recurrent half (``cell.recur``) in the loop.
-Both give the same numbers up to float rounding; tests hold them to that.
+Implementations (``impl=``), all computing the same equations:
+  * ``"reference"``: calls ``cell.forward`` once per step, the equations as written,
+    differentiated by autograd.
+  * ``"loop"``: the input products of all steps as one matrix product
+    (``cell.project``), then only the recurrent half (``cell.recur``) in an autograd loop.
+  * ``"fast"`` (default): ``cell.project`` as above, then the whole recurrence as one
+    autograd Function with backpropagation through time written by hand
+    (:mod:`textrnn.fused`).
+They agree up to float rounding; tests hold them to that, outputs and gradients.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ import torch
 from torch import Tensor, nn
 
 from .cells import GRUCell, VanillaRNNCell
+from .fused import GRUSequence, RNNSequence
 
-IMPLS = ("reference", "fast")
+IMPLS = ("reference", "loop", "fast")
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int, padding_side: str = "post") -> Tensor:
@@ -61,13 +66,13 @@ class _Recurrent(nn.Module):
 
     def forward(self, x: Tensor, h0: Tensor | None = None, mask: Tensor | None = None,
                 lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if not self.batch_first:
-            x = x.transpose(0, 1)
-        B, T, _ = x.shape
+        if self.batch_first:
+            x = x.transpose(0, 1)          # work time-major: step t is a contiguous slab
+        T, B, _ = x.shape
         if mask is None and lengths is not None:
             mask = lengths_to_mask(lengths.to(x.device), T, "post")
         if mask is not None:
-            mask = mask.to(device=x.device, dtype=torch.bool)
+            mask = mask.to(device=x.device, dtype=torch.bool).t().unsqueeze(-1)  # (T, B, 1)
         if h0 is None:
             h0 = x.new_zeros(self.num_layers * self.num_directions, B, self.hidden_size)
         h_n = []
@@ -77,32 +82,42 @@ class _Recurrent(nn.Module):
             outs = []
             for d in range(self.num_directions):
                 i = layer * self.num_directions + d
-                out, h = self._run(self.cells[i], x, h0[i], mask, reverse=d == 1)
-                outs.append(out)
-                h_n.append(h)
+                run = self._run_fused if self.impl == "fast" else self._run_loop
+                hs = run(self.cells[i], x, h0[i], mask, reverse=d == 1)
+                h_n.append(hs[0] if d == 1 else hs[-1])
+                outs.append(hs if mask is None else hs * mask)   # zero output on padding
             x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
-        if not self.batch_first:
+        if self.batch_first:
             x = x.transpose(0, 1)
         return x, torch.stack(h_n)
 
-    def _run(self, cell: nn.Module, x: Tensor, h: Tensor, mask: Tensor | None,
-             reverse: bool) -> tuple[Tensor, Tensor]:
-        """One direction of one layer: ``(B, T, I) -> (B, T, H), (B, H)``."""
-        T = x.shape[1]
+    def _run_loop(self, cell: nn.Module, x: Tensor, h: Tensor, mask: Tensor | None,
+                  reverse: bool) -> Tensor:
+        """One direction of one layer, autograd over a Python loop: ``(T, B, I) -> (T, B, H)``
+        states (a padded step repeats the previous state)."""
         if self.impl == "reference":
             inputs, step = x, cell.forward
         else:
             inputs, step = cell.project(x), self._recur_step(cell)
-        # unbind, not inputs[:, t]: indexing would make backward build a full-size
+        # unbind, not inputs[t]: indexing would make backward build a full-size
         # zero gradient per step (quadratic in T); unbind's backward is one stack.
-        inputs = inputs.unbind(1)
-        m = mask.unsqueeze(-1).unbind(1) if mask is not None else None
-        outs: list[Tensor] = [x] * T
-        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        inputs = inputs.unbind(0)
+        m = mask.unbind(0) if mask is not None else None
+        hs: list[Tensor] = [h] * len(inputs)
+        for t in (range(len(inputs) - 1, -1, -1) if reverse else range(len(inputs))):
             h_new = step(inputs[t], h)
-            h = h_new if mask is None else torch.where(m[t], h_new, h)
-            outs[t] = h_new if mask is None else h_new * m[t]
-        return torch.stack(outs, dim=1), h
+            h = h_new if m is None else torch.where(m[t], h_new, h)
+            hs[t] = h
+        return torch.stack(hs)
+
+    def _run_fused(self, cell: nn.Module, x: Tensor, h: Tensor, mask: Tensor | None,
+                   reverse: bool) -> Tensor:
+        """The same, as one autograd Function with hand-written BPTT (textrnn.fused)."""
+        xp = cell.project(x)
+        if reverse:
+            xp, mask = xp.flip(0), (mask.flip(0) if mask is not None else None)
+        hs = self._fused(cell, xp.contiguous(), h, mask)
+        return hs.flip(0) if reverse else hs
 
     @staticmethod
     def _recur_step(cell: nn.Module):
@@ -117,6 +132,10 @@ class RNN(_Recurrent):
     """Stacked, optionally bidirectional Elman RNN built from :class:`VanillaRNNCell`."""
     cell_class = VanillaRNNCell
 
+    @staticmethod
+    def _fused(cell: VanillaRNNCell, xp: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
+        return RNNSequence.apply(xp, h, cell.W_h, mask)
+
 
 class GRU(_Recurrent):
     """Stacked, optionally bidirectional GRU built from :class:`GRUCell`."""
@@ -126,3 +145,8 @@ class GRU(_Recurrent):
     def _recur_step(cell: nn.Module):
         U_zr = torch.cat([cell.U_z, cell.U_r])  # once per sequence, not once per step
         return lambda xp, h: cell.recur(xp, h, U_zr)
+
+    @staticmethod
+    def _fused(cell: GRUCell, xp: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
+        m = mask.to(xp.dtype) if mask is not None else None
+        return GRUSequence.apply(xp, h, torch.cat([cell.U_z, cell.U_r]), cell.U_h, m)

@@ -1,0 +1,202 @@
+"""Whole-sequence recurrences with backpropagation through time written by hand.
+
+Autograd over a Python loop records ~10 nodes per time step and replays them one by
+one; at batch 32 that bookkeeping, not arithmetic, is what a step costs. Here each
+layer direction is one ``torch.autograd.Function``:
+
+  forward   the input products of all steps are one matrix product (done by the
+            caller, so autograd handles W and b); the loop does only the recurrent
+            product(s) and elementwise work, into preallocated time-major buffers.
+  backward  every factor that does not depend on the incoming gradient is computed
+            for all steps at once before the loop; the loop is then a few
+            elementwise ops and one or two small products per step; the recurrent
+            weight gradients are one large product over all steps.
+
+Masking: a padded step must leave the state unchanged. For the GRU that is a step
+whose update gate is zero, so the mask is folded into ``z`` (``z <- z * m``) and the
+backward pass needs no mask at all (``z (1 - z) = 0`` where ``m = 0``).
+
+The step loops exist twice: here in Python (readable, runs on any device) and in
+``csrc/recurrent.cpp`` (the same ATen calls without the interpreter between them,
+compiled on first use with torch's extension builder and cached). CPU tensors use
+the C++ loops when they build; ``TEXTRNN_NATIVE=0`` forces the Python ones.
+
+The equations are those of :mod:`textrnn.cells`; tests hold this module to them in
+outputs and in every gradient, with and without the C++ loops.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+_native_state: bool | None = None
+_NATIVE = "textrnn_recurrent"
+
+
+def native_available() -> bool:
+    """Build (first time only, ~20 s) and load the C++ step loops; False if impossible."""
+    global _native_state
+    if _native_state is None:
+        _native_state = False
+        if os.environ.get("TEXTRNN_NATIVE", "1") != "0":
+            try:
+                from torch.utils.cpp_extension import _get_build_directory, load
+                src = Path(__file__).with_name("csrc") / "recurrent.cpp"
+                if not hasattr(torch.ops.textrnn, "gru_forward"):
+                    built = Path(_get_build_directory(_NATIVE, False)) / f"{_NATIVE}.so"
+                    if not built.exists():
+                        print("textrnn: compiling the native recurrence (first use only, "
+                              "about 20 s)", file=sys.stderr, flush=True)
+                    load(_NATIVE, [str(src)], extra_cflags=["-O3"], is_python_module=False,
+                         verbose=False)
+                _native_state = True
+            except Exception as e:  # no compiler, no headers: the Python loops still work
+                warnings.warn(f"native recurrence unavailable, using Python loops "
+                              f"({str(e).splitlines()[0][:120]})", stacklevel=2)
+    return _native_state
+
+
+def _use_native(t: Tensor) -> bool:
+    return t.device.type == "cpu" and native_available()
+
+
+class GRUSequence(torch.autograd.Function):
+    """GRU over a whole sequence, time-major.
+
+    xp: (T, B, 3H) = [W_z x + b_z, W_r x + b_r, W_h x + b_h];  h0: (B, H)
+    U_zr: (2H, H) = [U_z; U_r];  U_h: (H, H);  mask: (T, B, 1) float or None.
+    Returns the state after every step, (T, B, H) (padded steps repeat the state).
+    """
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,
+                mask: Tensor | None) -> Tensor:
+        if _use_native(xp):
+            hs, zr, hh, rh = torch.ops.textrnn.gru_forward(xp, h0, U_zr, U_h, mask)
+            ctx.save_for_backward(h0, U_zr, U_h, hs, zr, hh, rh)
+            return hs
+        T, B, G = xp.shape
+        H = G // 3
+        hs = xp.new_empty(T, B, H)       # h_t
+        zr = xp.new_empty(T, B, 2 * H)   # [z * m, r]
+        hh = xp.new_empty(T, B, H)       # candidate ĥ_t
+        rh = xp.new_empty(T, B, H)       # r ⊙ h_{t-1}
+        diff = xp.new_empty(B, H)
+        U_zr_t, U_h_t = U_zr.t(), U_h.t()
+        h = h0
+        for t in range(T):
+            torch.addmm(xp[t, :, :2 * H], h, U_zr_t, out=zr[t])          # W x + U h + b
+            zr[t].sigmoid_()
+            z, r = zr[t, :, :H], zr[t, :, H:]
+            if mask is not None:
+                z.mul_(mask[t])                                           # padded: z = 0
+            torch.mul(r, h, out=rh[t])
+            torch.addmm(xp[t, :, 2 * H:], rh[t], U_h_t, out=hh[t]).tanh_()  # ĥ
+            torch.sub(hh[t], h, out=diff)
+            torch.addcmul(h, z, diff, out=hs[t])                          # h + z (ĥ - h)
+            h = hs[t]
+        ctx.save_for_backward(h0, U_zr, U_h, hs, zr, hh, rh)
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad_hs: Tensor):
+        h0, U_zr, U_h, hs, zr, hh, rh = ctx.saved_tensors
+        T, B, H = hs.shape
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
+        z, r = zr[..., :H], zr[..., H:]
+        # factors of each gradient that do not depend on it, for all steps at once
+        dz_fac = (hh - h_prev) * z * (1 - z)          # d a_z = g * dz_fac
+        dh_fac = z * (1 - hh * hh)                    # d a_h = g * dh_fac
+        dr_fac = h_prev * r * (1 - r)                 # d a_r = (d(rh)) * dr_fac
+        one_minus_z = 1 - z
+        if _use_native(hs):
+            da, dh = torch.ops.textrnn.gru_backward(grad_hs.contiguous(), dz_fac, dh_fac, dr_fac,
+                                                    one_minus_z, r, U_zr, U_h)
+        else:
+            da, dh = GRUSequence._backward_loop(grad_hs, dz_fac, dh_fac, dr_fac, one_minus_z,
+                                                r, U_zr, U_h)
+        flat = da.view(T * B, 3 * H)
+        dU_zr = flat[:, :2 * H].t() @ h_prev.reshape(T * B, H)
+        dU_h = flat[:, 2 * H:].t() @ rh.view(T * B, H)
+        return da, dh, dU_zr, dU_h, None
+
+    @staticmethod
+    def _backward_loop(grad_hs, dz_fac, dh_fac, dr_fac, one_minus_z, r, U_zr, U_h):
+        T, B, H = grad_hs.shape
+        da = grad_hs.new_empty(T, B, 3 * H)           # gradient of xp
+        g = grad_hs.new_empty(B, H)
+        drh = grad_hs.new_empty(B, H)
+        dh = grad_hs.new_zeros(B, H)
+        for t in range(T - 1, -1, -1):
+            torch.add(dh, grad_hs[t], out=g)
+            torch.mul(g, dz_fac[t], out=da[t, :, :H])
+            torch.mul(g, dh_fac[t], out=da[t, :, 2 * H:])
+            torch.mm(da[t, :, 2 * H:], U_h, out=drh)
+            torch.mul(drh, dr_fac[t], out=da[t, :, H:2 * H])
+            dh = g.mul_(one_minus_z[t]).addcmul_(drh, r[t])
+            dh = torch.addmm(dh, da[t, :, :2 * H], U_zr)
+        return da, dh
+
+
+class RNNSequence(torch.autograd.Function):
+    """Elman RNN over a whole sequence, time-major.
+
+    xp: (T, B, H) = W_x x + b_h;  h0: (B, H);  W_h: (H, H);  mask: (T, B, 1) bool or None.
+    Returns the state after every step, (T, B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, W_h: Tensor, mask: Tensor | None) -> Tensor:
+        if _use_native(xp):
+            hs, y = torch.ops.textrnn.rnn_forward(xp, h0, W_h, mask)
+            ctx.save_for_backward(h0, W_h, hs, y, mask)
+            return hs
+        T, B, H = xp.shape
+        hs = xp.new_empty(T, B, H)
+        y = xp.new_empty(T, B, H) if mask is not None else hs   # tanh output, unmasked
+        W_h_t = W_h.t()
+        h = h0
+        for t in range(T):
+            torch.addmm(xp[t], h, W_h_t, out=y[t]).tanh_()
+            if mask is not None:
+                torch.where(mask[t], y[t], h, out=hs[t])
+            h = hs[t]
+        ctx.save_for_backward(h0, W_h, hs, y, mask)
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad_hs: Tensor):
+        h0, W_h, hs, y, mask = ctx.saved_tensors
+        T, B, H = hs.shape
+        d_fac = 1 - y * y                              # tanh'
+        if mask is not None:
+            d_fac = d_fac * mask
+        keep = (~mask).to(hs.dtype) if mask is not None else None  # padded: gradient passes
+        if _use_native(hs):
+            da, dh = torch.ops.textrnn.rnn_backward(grad_hs.contiguous(), d_fac, keep, W_h)
+        else:
+            da, dh = RNNSequence._backward_loop(grad_hs, d_fac, keep, W_h)
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
+        dW_h = da.view(T * B, H).t() @ h_prev.reshape(T * B, H)
+        return da, dh, dW_h, None
+
+    @staticmethod
+    def _backward_loop(grad_hs, d_fac, keep, W_h):
+        T, B, H = grad_hs.shape
+        da = grad_hs.new_empty(T, B, H)
+        g = grad_hs.new_empty(B, H)
+        dh = grad_hs.new_zeros(B, H)
+        for t in range(T - 1, -1, -1):
+            torch.add(dh, grad_hs[t], out=g)
+            torch.mul(g, d_fac[t], out=da[t])
+            if keep is not None:
+                dh = torch.addmm(g.mul_(keep[t]), da[t], W_h)
+            else:
+                dh = torch.mm(da[t], W_h)
+        return da, dh
