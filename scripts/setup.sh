@@ -4,6 +4,7 @@
 # pyproject.toml itself declares a range for users.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-latex.sh
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"

@@ -81,6 +81,8 @@ class TextClassifier:
     # -- inference -------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         self._check_fitted()
+        if not isinstance(texts, str) and len(texts) == 0:
+            return np.empty((0, len(self.classes_)), dtype=np.float32)
         logits = predict_logits(self.model_, self._encode(texts), device=self.device,
                                 trim_padding=self.config.mask)
         return torch.softmax(logits, dim=-1).numpy()
@@ -116,21 +118,29 @@ class TextClassifier:
         meta = read_json(path / CONFIG)
         try:
             cfg = Config.from_dict(meta["config"])
+            if not isinstance(meta["classes"], list) or not meta["classes"]:
+                raise TextrnnError("'classes' is not a list of labels")
             classes, vocab_size = list(meta["classes"]), int(meta["vocab_size"])
             tokenizer = Tokenizer.from_dict(read_json(path / VOCAB))
+            if tokenizer.vocab_size != vocab_size:
+                raise TextrnnError(f"{VOCAB} has {tokenizer.vocab_size} token ids, {CONFIG} "
+                                   f"says vocab_size {vocab_size}")
+            model = RecurrentClassifier(vocab_size, len(classes), cfg)
         except TextrnnError as e:
             raise TextrnnError(f"{path}: corrupt run directory ({e})") from None
-        except (KeyError, TypeError, ValueError) as e:
-            raise TextrnnError(f"{path}: corrupt run directory (bad or missing {e})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+            reason = " ".join(str(e).split())[:300]
+            raise TextrnnError(f"{path}: corrupt run directory (bad or missing {reason})") from None
         self = cls.__new__(cls)
         self.config, self.device, self.verbose = cfg, resolve_device(device), False
         self.classes_, self.tokenizer_, self.history_ = classes, tokenizer, []
-        self.model_ = RecurrentClassifier(vocab_size, len(classes), cfg)
+        self.model_ = model
         try:
             state = load_file(str(path / WEIGHTS))
             self.model_.load_state_dict(state)
         except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-            reason = str(e).splitlines()[0][:200]
+            reason = " ".join(str(e).split())  # torch lists each mismatch on its own line
+            reason = reason if len(reason) <= 300 else reason[:297] + "..."
             raise TextrnnError(f"{path / WEIGHTS}: corrupt or mismatched weights ({reason})") from None
         self.model_.to(self.device)
         return self

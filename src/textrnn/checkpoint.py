@@ -19,6 +19,15 @@ from .errors import TextrnnError
 CONFIG, VOCAB, WEIGHTS, METRICS = "config.json", "vocab.json", "model.safetensors", "metrics.json"
 
 
+def default_mode(base: int = 0o666) -> int:
+    """``base`` less the umask: the mode ``open()`` / ``mkdir()`` would give. Temporary
+    files and directories are created private (0600 / 0700), so anything renamed into
+    place gets this mode first."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` then rename ``tmp`` over ``path``: readers see the old file
     or the new one, never half of one."""
@@ -28,6 +37,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -60,6 +70,7 @@ def atomic_dir(path: str | Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
+        os.chmod(tmp, default_mode(0o777))
         yield tmp
         old = None
         if path.exists():

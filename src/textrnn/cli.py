@@ -40,7 +40,7 @@ def _data_spec(args, base=None):
     keys = ("text_column", "label_column", "split_seed", "stratify", "dedupe")
     vals = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.data is not None:
-        vals["path"] = str(Path(args.data))
+        vals["path"] = str(Path(args.data).resolve())  # so `test` works from anywhere
     return DataSpec(**{**base.__dict__, **vals})
 
 
@@ -67,7 +67,7 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
     g.add_argument("--pooling", choices=POOLINGS, help="how outputs over time become one vector")
     g.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
     g.add_argument("--clip", type=float, help="max gradient norm")
-    g.add_argument("--impl", choices=("reference", "fast"), help="recurrence implementation")
+    g.add_argument("--impl", choices=("reference", "loop", "fast"), help="recurrence implementation")
 
 
 def _config(args, model: str | None = None, preset_name: str | None = None):
@@ -155,6 +155,33 @@ def cmd_compare(args) -> None:
     print(table)
 
 
+def cmd_bench(args) -> None:
+    """Speed of the implementations side by side (see textrnn.bench)."""
+    from . import bench
+    from .checkpoint import write_json
+    shapes = bench.SHAPES[:1] if args.quick else bench.SHAPES
+    rows = bench.run(shapes, args.cells, rounds=args.rounds, iters=args.iters,
+                     log=lambda t: print(t + "\n", flush=True))
+    result = {"rows": rows, "threads": __import__("torch").get_num_threads()}
+    if args.full_run:
+        for model in args.cells:
+            seconds, m = bench.full_run_seconds(model)
+            result[f"full_run_{model}"] = {"seconds": seconds, "epochs": len(m["history"]),
+                                           "test_accuracy": m["test"]["accuracy"]}
+            print(f"full default {model} training on BBC: {seconds:.1f} s wall "
+                  f"({len(m['history'])} epochs, test accuracy {100 * m['test']['accuracy']:.2f}%)")
+    if args.json:
+        write_json(args.json, result)
+
+
+def cmd_report(args) -> None:
+    """The one-page CVPR-format report of some run directories (see textrnn.report)."""
+    from .report import write_report
+    r = write_report(args.run_dirs, args.out, style_dir=args.style_dir, title=args.title,
+                     author=args.author)
+    print(f"report: {r.pdf} ({r.pages} page; LaTeX source {r.tex}, figure {r.figure})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="textrnn", description="Recurrent text classifiers (RNN, GRU) from their equations.")
@@ -202,13 +229,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("bench", help="benchmark the RNN/GRU implementations side by side",
+                       description="Training and inference tokens/s of the assignment's loop, "
+                                   "textrnn reference/loop/fast and torch.nn, in one process, "
+                                   "with ratios and the memory saved for backward.")
+    p.add_argument("--cells", nargs="+", choices=MODELS, default=["gru", "rnn"],
+                   help="cells to benchmark (gru rnn)")
+    p.add_argument("--quick", action="store_true",
+                   help="only the assignment's shape (batch 32, 100 steps, hidden 128)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (5)")
+    p.add_argument("--iters", type=int, default=3, help="training steps per round (3)")
+    p.add_argument("--full-run", action="store_true",
+                   help="also time a full default-preset training on the BBC data")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(func=cmd_bench)
+
+    from .report import DEFAULT_TITLE
+    p = sub.add_parser("report", help="write a one-page CVPR-format PDF report of some runs",
+                       description="Write a one-page report in the CVPR layout (two columns, "
+                                   "10-point Times, US letter) from run directories: method, "
+                                   "setup, a results table, a figure and a discussion whose "
+                                   "numbers all come from the runs' metrics.json and "
+                                   "config.json. The .tex and the figure are written beside "
+                                   "the PDF. Needs pdflatex (bash scripts/install-latex.sh).")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories written by 'textrnn train' or 'compare' (any with a "
+                        "metrics.json; a model other than rnn/gru, e.g. tfidf-svm, is shown "
+                        "as a baseline)")
+    p.add_argument("-o", "--out", metavar="PDF", default="report.pdf",
+                   help="the PDF to write (report.pdf); NAME.tex and NAME-figure.pdf go "
+                        "beside it")
+    p.add_argument("--style-dir", metavar="DIR",
+                   help="folder of the official CVPR author kit (with cvpr.sty): use its "
+                        "style instead of the built-in CVPR layout")
+    p.add_argument("--title", default=DEFAULT_TITLE,
+                   help=f"title of the report ({DEFAULT_TITLE!r})")
+    p.add_argument("--author", metavar="TEXT",
+                   help="author line (default: 'Generated by textrnn from N runs')")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, *a, **k: f"textrnn: warning: {msg}\n"
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "predict" and not any(
+            a.startswith("-") and " " not in a for a in extra):
+        args.texts += extra  # argparse leaves texts after an option: predict RUN -k 3 "text"
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import http.client
 import io
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .checkpoint import default_mode
 from .errors import TextrnnError
 
 BBC_LABELS = ["Politics", "Sport", "Technology", "Entertainment", "Business"]
@@ -227,6 +229,9 @@ def load_bbc(home: Path | None = None, url: str | None = None,
              label_names: list[str] | None = None) -> Dataset:
     """df_file.csv or bbc-fulltext.zip from the data home, downloading the zip if neither."""
     home = home or data_home()
+    if home.exists() and not home.is_dir():
+        raise TextrnnError(f"{home}: not a directory; the BBC data home (TEXTRNN_DATA) is the "
+                           f"folder that holds df_file.csv or bbc-fulltext.zip")
     csv_path, zip_path = home / "df_file.csv", home / "bbc-fulltext.zip"
     if csv_path.exists():
         ds = load_csv(csv_path, label_names=label_names)
@@ -245,10 +250,11 @@ def download(url: str, dest: Path, sha256: str | None = None) -> Path:
     """Fetch ``url`` to ``dest`` with a progress bar; the file appears only once whole
     and checked, so an interrupted download never leaves a half file behind."""
     from tqdm.auto import tqdm
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    tmp = None
     digest = hashlib.sha256()
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}",
@@ -260,12 +266,14 @@ def download(url: str, dest: Path, sha256: str | None = None) -> Path:
         if sha256 and digest.hexdigest() != sha256:
             raise TextrnnError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, "
                                f"expected {sha256})")
+        os.chmod(tmp, default_mode())
         os.replace(tmp, dest)
-    except OSError as e:
-        raise TextrnnError(f"{url}: download failed ({e}); put df_file.csv or "
+    except (OSError, ValueError, http.client.HTTPException) as e:  # ValueError: a bad URL
+        reason = e if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
+        raise TextrnnError(f"{url}: download failed ({reason}); put df_file.csv or "
                            f"bbc-fulltext.zip in {dest.parent} or set TEXTRNN_DATA") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
     return dest
 

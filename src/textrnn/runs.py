@@ -38,9 +38,11 @@ class DataSpec:
 
 
 def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str = "cpu",
-              verbose: bool = True, log=print) -> dict:
-    """Train ``cfg`` on ``data``'s train split, select on val, test once on test."""
-    ds, splits, dropped = data.load()
+              verbose: bool = True, log=print, splits: dict | None = None) -> dict:
+    """Train ``cfg`` on ``data``'s train split, select on val, test once on test.
+    ``splits`` (index arrays) replaces the data's own split (cross-validation folds)."""
+    ds, own_splits, dropped = data.load()
+    splits = own_splits if splits is None else splits
     if dropped:
         log(f"--dedupe: dropped {dropped} duplicate texts before splitting")
     part = {k: ds.subset(v) for k, v in splits.items()}

@@ -1,0 +1,106 @@
+"""One table for everything: presets x cells x baselines, under several protocols.
+
+Protocols (each row is the mean and spread over its runs):
+  split   the assignment's split, one run per seed
+  dedupe  the same after dropping exact duplicate texts (no copy on both sides)
+  cv      5-fold stratified cross-validation (15% of each training part for validation)
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from .baselines import baseline_run
+from .checkpoint import write_atomic, write_json
+from .config import preset
+from .runs import DataSpec, train_run
+
+PROTOCOLS = ("split", "dedupe", "cv")
+
+
+def _cv_splits(data: DataSpec, folds: int = 5) -> list[dict]:
+    ds = data.load()[0]
+    idx, y = np.arange(len(ds)), ds.labels
+    out = []
+    skf = StratifiedKFold(folds, shuffle=True, random_state=data.split_seed)
+    for rest, test in skf.split(idx, y):
+        train, val = train_test_split(rest, test_size=0.15, random_state=data.split_seed,
+                                      stratify=y[rest])
+        out.append({"train": train, "val": val, "test": test})
+    return out
+
+
+def run_compare(models, presets, data: DataSpec, protocols=("split",), seeds=(42,),
+                baseline: bool = True, out: str | Path = "runs", device: str = "cpu",
+                verbose: bool = False, log=print, **overrides) -> dict:
+    out = Path(out)
+    runs: list[dict] = []
+    t_start = time.perf_counter()
+    for protocol in protocols:
+        if protocol == "cv":
+            jobs = [(f"fold{k + 1}", data, s) for k, s in enumerate(_cv_splits(data))]
+        else:
+            spec = replace(data, dedupe=protocol == "dedupe")
+            jobs = [(f"seed{seed}", spec, None) for seed in seeds]
+        for tag, spec, splits in jobs:
+            seed = seeds[0] if protocol == "cv" else int(tag[4:])
+            for preset_name in presets:
+                for model in models:
+                    cfg = preset(preset_name, model, **{**overrides, "seed": seed})
+                    d = out / protocol / f"{model}-{preset_name}-{tag}"
+                    m = train_run(cfg, spec, d, device, verbose, log, splits=splits)
+                    runs.append({"protocol": protocol, "run": tag, "dir": str(d), **m})
+                    log(f"[{protocol} {tag}] {model}/{preset_name}: test accuracy "
+                        f"{100 * m['test']['accuracy']:.2f}%  ({m['train_seconds']:.0f} s)")
+            if baseline:
+                d = out / protocol / f"tfidf-svm-{tag}"
+                m = baseline_run(spec, d, seed, log=lambda s: None, splits=splits)
+                runs.append({"protocol": protocol, "run": tag, "dir": str(d), **m})
+    summary = summarise(runs)
+    result = {"summary": summary, "runs": [_slim(r) for r in runs],
+              "seconds": time.perf_counter() - t_start}
+    write_json(out / "results.json", result)
+    write_atomic(out / "results.md", lambda p: p.write_text(table(summary) + "\n"))
+    return result
+
+
+def _slim(r: dict) -> dict:
+    keep = ("protocol", "run", "dir", "model", "preset", "train_seconds", "parameters", "data")
+    return {**{k: r[k] for k in keep if k in r},
+            "test_accuracy": r["test"]["accuracy"], "test_macro_f1": r["test"]["macro_f1"],
+            "val_accuracy": r["val"]["accuracy"], "epochs": len(r["history"])}
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["protocol"], r["model"], r["preset"]), []).append(r)
+    rows = []
+    for (protocol, model, preset_name), rs in groups.items():
+        acc = [r["test"]["accuracy"] for r in rs]
+        f1 = [r["test"]["macro_f1"] for r in rs]
+        rows.append({"protocol": protocol, "model": model, "preset": preset_name, "runs": len(rs),
+                     "acc_mean": statistics.mean(acc),
+                     "acc_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                     "f1_mean": statistics.mean(f1),
+                     "f1_std": statistics.stdev(f1) if len(f1) > 1 else 0.0,
+                     "train_seconds": statistics.mean(r["train_seconds"] for r in rs),
+                     "test_size": rs[0]["test"]["n"]})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| protocol | model | preset | runs | test accuracy | test macro-F1 | train time |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        pm = lambda m, s: f"{100 * m:.2f}%" + (f" ± {100 * s:.2f}" if r["runs"] > 1 else "")  # noqa: E731
+        lines.append(f"| {r['protocol']} | {r['model']} | {r['preset']} | {r['runs']} | "
+                     f"{pm(r['acc_mean'], r['acc_std'])} | {pm(r['f1_mean'], r['f1_std'])} | "
+                     f"{r['train_seconds']:.0f} s |")
+    return "\n".join(lines)
