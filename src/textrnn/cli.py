@@ -67,13 +67,15 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
     g.add_argument("--pooling", choices=POOLINGS, help="how outputs over time become one vector")
     g.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
     g.add_argument("--clip", type=float, help="max gradient norm")
+    g.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing")
+    g.add_argument("--schedule", choices=("constant", "cosine"), help="learning-rate schedule")
     g.add_argument("--impl", choices=("reference", "loop", "fast"), help="recurrence implementation")
 
 
 def _config(args, model: str | None = None, preset_name: str | None = None):
     keys = ("epochs", "batch_size", "lr", "weight_decay", "seed", "maxlen", "num_words",
             "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "pooling",
-            "patience", "clip", "impl")
+            "patience", "clip", "impl", "label_smoothing", "schedule")
     return preset(preset_name or args.preset, model or args.model,
                   **{k: getattr(args, k) for k in keys})
 
@@ -139,20 +141,20 @@ def cmd_predict(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    """Train every (preset, model) pair on the same split and print one table."""
+    """Every --models x --presets pair (and the TF-IDF baseline) under each protocol."""
     from .api import resolve_device
-    from .checkpoint import write_atomic
-    from .runs import results_table, train_run
-    device = resolve_device(args.device)
-    rows = []
-    for preset_name in args.presets:
-        for model in args.models:
-            cfg = _config(args, model, preset_name)
-            out = Path(args.out) / f"{model}-{preset_name}"
-            rows.append(train_run(cfg, _data_spec(args), out, device, not args.quiet, _log))
-    table = results_table(rows)
-    write_atomic(Path(args.out) / "results.md", lambda p: p.write_text(table + "\n"))
-    print(table)
+    from .compare import run_compare, table
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "maxlen", "num_words",
+            "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "pooling",
+            "patience", "clip", "impl", "label_smoothing", "schedule")
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    seeds = args.seeds or [args.seed if args.seed is not None else 42]
+    result = run_compare(args.models, args.presets, _data_spec(args), args.protocols, seeds,
+                         args.baseline, args.out, resolve_device(args.device), not args.quiet,
+                         _log, **overrides)
+    print(table(result["summary"]))
+    print(f"({result['seconds']:.0f} s; written to {Path(args.out) / 'results.md'} and "
+          f"results.json)")
 
 
 def cmd_bench(args) -> None:
@@ -223,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cells to train (rnn gru)")
     p.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(PRESETS),
                    help="presets to train (seed default)")
+    p.add_argument("--protocols", nargs="+", choices=("split", "dedupe", "cv"), default=["split"],
+                   help="split: the assignment's split; dedupe: the same without duplicate "
+                        "texts; cv: 5-fold stratified cross-validation (split)")
+    p.add_argument("--seeds", nargs="+", type=int,
+                   help="training seeds, one run each (for split and dedupe; default: --seed)")
+    p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the TF-IDF + linear SVM baseline on the same splits (on)")
     _model_args(p, single=False)
     _data_args(p)
     p.add_argument("--out", default="runs", help="folder for the run directories (runs)")

@@ -37,10 +37,13 @@ class Config:
     impl: str = "fast"
     # optimisation
     batch_size: int = 32
+    bucket: bool = True              # batch documents of similar length (needs mask)
     lr: float = 2e-3
     weight_decay: float = 0.0
     epochs: int = 12
     clip: float | None = 1.0         # max gradient norm; None = no clipping
+    label_smoothing: float = 0.0
+    schedule: str = "constant"       # learning rate: 'constant' or 'cosine' (decay to 0 over epochs)
     patience: int | None = 4         # early stopping on validation loss; None = run all epochs
     seed: int = 42
 
@@ -57,8 +60,11 @@ class Config:
              "embedding_dim, hidden_size and num_layers must be >= 1"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.mask or not self.bucket, "bucket needs mask (padding must not be input)"),
             (self.lr > 0, "lr must be > 0"),
             (self.epochs >= 1, "epochs must be >= 1"),
+            (0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)"),
+            (self.schedule in ("constant", "cosine"), "schedule must be 'constant' or 'cosine'"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -96,7 +102,7 @@ def _seed(model: str) -> Config:
     *all* texts (test included: a leak, kept here only to reproduce its figures), the
     last 100 tokens of each article, padding processed as input, the final state."""
     return Config(model=model, preset="seed", num_words=5000, maxlen=100, padding="pre",
-                  truncating="pre", tokenizer_fit="all", mask=False, embedding_dim=64,
+                  truncating="pre", tokenizer_fit="all", mask=False, bucket=False, embedding_dim=64,
                   hidden_size=128, dropout=0.0, pooling="last", batch_size=32, lr=1e-3,
                   epochs=10 if model == "rnn" else 20, clip=None, patience=None)
 

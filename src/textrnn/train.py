@@ -24,6 +24,20 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
         yield order[i:i + batch_size]
 
 
+def bucketed_batches(lengths: Tensor, batch_size: int, generator: torch.Generator,
+                     pool: int = 16):
+    """Shuffled batches of similar length: shuffle, sort each pool of ``pool`` batches
+    by length, cut into batches, shuffle the batches. With padding trimmed per batch,
+    a batch then costs about its own documents' length, not the longest in the corpus."""
+    order = torch.randperm(len(lengths), generator=generator)
+    chunks = []
+    for i in range(0, len(order), batch_size * pool):
+        part = order[i:i + batch_size * pool]
+        part = part[torch.argsort(lengths[part], stable=True)]
+        chunks += list(part.split(batch_size))
+    return [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
+
+
 def trim(ids: Tensor) -> Tensor:
     """Drop the columns that are padding in every row of the batch: a batch of short
     texts then costs only its own length, not ``maxlen``."""
@@ -60,25 +74,33 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     """
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * -(-len(train[0]) // cfg.batch_size)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine"
+             else None)
     gen = torch.Generator().manual_seed(cfg.seed)
     x, y = train
+    lengths = (x != 0).sum(1)
     history: list[dict] = []
     best, best_state, bad_epochs = float("inf"), None, 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        bar = tqdm(list(batches(len(x), cfg.batch_size, gen)), desc=f"epoch {epoch}/{cfg.epochs}",
+        epoch_batches = (bucketed_batches(lengths, cfg.batch_size, gen) if cfg.bucket
+                         else list(batches(len(x), cfg.batch_size, gen)))
+        bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{cfg.epochs}",
                    disable=not verbose, leave=False, unit="batch")
         for b in bar:
             xb = (trim(x[b]) if cfg.mask else x[b]).to(device)
             yb = y[b].to(device)
             logits = model(xb)
-            loss = nn.functional.cross_entropy(logits, yb)
+            loss = nn.functional.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
+            if sched is not None:
+                sched.step()
             seen += len(b)
             loss_sum += loss.item() * len(b)
             correct += (logits.argmax(1) == yb).sum().item()
