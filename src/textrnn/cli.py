@@ -68,16 +68,31 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
     g.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
     g.add_argument("--clip", type=float, help="max gradient norm")
     g.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing")
+    g.add_argument("--word-dropout", type=float, help="training only: delete tokens with this probability")
+    g.add_argument("--min-count", type=int, help="drop words seen fewer times in training")
     g.add_argument("--schedule", choices=("constant", "cosine"), help="learning-rate schedule")
     g.add_argument("--impl", choices=("reference", "loop", "fast"), help="recurrence implementation")
 
 
+# the Config fields that _model_args exposes as options (seed apart: compare has --seeds)
+_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "maxlen", "num_words",
+             "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout",
+             "pooling", "patience", "clip", "impl", "label_smoothing", "schedule",
+             "word_dropout", "min_count")
+
+
 def _config(args, model: str | None = None, preset_name: str | None = None):
-    keys = ("epochs", "batch_size", "lr", "weight_decay", "seed", "maxlen", "num_words",
-            "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "pooling",
-            "patience", "clip", "impl", "label_smoothing", "schedule")
-    return preset(preset_name or args.preset, model or args.model,
-                  **{k: getattr(args, k) for k in keys})
+    return preset(preset_name or args.preset, model or args.model, seed=args.seed,
+                  **{k: getattr(args, k) for k in _SETTINGS})
+
+
+def _run_args(p: argparse.ArgumentParser, out_help: str, out_default: str | None) -> None:
+    """Options shared by the verbs that train: model, data, output folder, device."""
+    _model_args(p, single=p.prog.endswith(" train"))
+    _data_args(p)
+    p.add_argument("--out", metavar="DIR", default=out_default, help=out_help)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
 def _log(msg: str) -> None:
@@ -144,17 +159,14 @@ def cmd_compare(args) -> None:
     """Every --models x --presets pair (and the TF-IDF baseline) under each protocol."""
     from .api import resolve_device
     from .compare import run_compare, table
-    keys = ("epochs", "batch_size", "lr", "weight_decay", "maxlen", "num_words",
-            "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "pooling",
-            "patience", "clip", "impl", "label_smoothing", "schedule")
-    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
     seeds = args.seeds or [args.seed if args.seed is not None else 42]
     result = run_compare(args.models, args.presets, _data_spec(args), args.protocols, seeds,
                          args.baseline, args.out, resolve_device(args.device), not args.quiet,
-                         _log, **overrides)
+                         _log, args.results, **overrides)
     print(table(result["summary"]))
-    print(f"({result['seconds']:.0f} s; written to {Path(args.out) / 'results.md'} and "
-          f"results.json)")
+    print(f"({result['seconds']:.0f} s; table in {Path(args.results) / 'compare.md'} and "
+          f"compare.json)")
 
 
 def cmd_bench(args) -> None:
@@ -192,11 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model and write a run directory",
                        description="Train on the train split, select on val, test once on test; "
                                    "write config, vocabulary, weights, metrics and plots to --out.")
-    _model_args(p)
-    _data_args(p)
-    p.add_argument("--out", metavar="RUN_DIR", help="run directory (runs/MODEL-PRESET)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    _run_args(p, "run directory (runs/MODEL-PRESET)", None)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("test", help="evaluate a run directory on a dataset split",
@@ -232,11 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training seeds, one run each (for split and dedupe; default: --seed)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the TF-IDF + linear SVM baseline on the same splits (on)")
-    _model_args(p, single=False)
-    _data_args(p)
-    p.add_argument("--out", default="runs", help="folder for the run directories (runs)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    _run_args(p, "folder for the run directories (runs)", "runs")
+    p.add_argument("--results", metavar="DIR", default="results",
+                   help="folder for the table, compare.md and compare.json (results)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("bench", help="benchmark the RNN/GRU implementations side by side",

@@ -38,8 +38,9 @@ def _cv_splits(data: DataSpec, folds: int = 5) -> list[dict]:
 
 def run_compare(models, presets, data: DataSpec, protocols=("split",), seeds=(42,),
                 baseline: bool = True, out: str | Path = "runs", device: str = "cpu",
-                verbose: bool = False, log=print, **overrides) -> dict:
-    out = Path(out)
+                verbose: bool = False, log=print, results: str | Path = "results",
+                **overrides) -> dict:
+    out, results = Path(out), Path(results)
     runs: list[dict] = []
     t_start = time.perf_counter()
     for protocol in protocols:
@@ -65,8 +66,8 @@ def run_compare(models, presets, data: DataSpec, protocols=("split",), seeds=(42
     summary = summarise(runs)
     result = {"summary": summary, "runs": [_slim(r) for r in runs],
               "seconds": time.perf_counter() - t_start}
-    write_json(out / "results.json", result)
-    write_atomic(out / "results.md", lambda p: p.write_text(table(summary) + "\n"))
+    write_json(results / "compare.json", result)
+    write_atomic(results / "compare.md", lambda p: p.write_text(table(summary) + "\n"))
     return result
 
 

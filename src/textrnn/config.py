@@ -29,10 +29,12 @@ class Config:
     mask: bool = True                # skip padding inside the recurrence
     # model
     embedding_dim: int = 128
+    embedding_init: float | None = 0.05  # U(-a, a) as in Keras; None = torch's N(0, 1)
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.3             # on embeddings and on the pooled features
+    word_dropout: float = 0.0        # training only: delete each token with this probability
     pooling: str = "mean"
     impl: str = "fast"
     # optimisation
@@ -59,6 +61,8 @@ class Config:
             (min(self.embedding_dim, self.hidden_size, self.num_layers) >= 1,
              "embedding_dim, hidden_size and num_layers must be >= 1"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)"),
+            (self.mask or not self.word_dropout, "word_dropout needs mask"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.mask or not self.bucket, "bucket needs mask (padding must not be input)"),
             (self.lr > 0, "lr must be > 0"),
@@ -102,15 +106,20 @@ def _seed(model: str) -> Config:
     *all* texts (test included: a leak, kept here only to reproduce its figures), the
     last 100 tokens of each article, padding processed as input, the final state."""
     return Config(model=model, preset="seed", num_words=5000, maxlen=100, padding="pre",
-                  truncating="pre", tokenizer_fit="all", mask=False, bucket=False, embedding_dim=64,
+                  truncating="pre", tokenizer_fit="all", mask=False, bucket=False, embedding_dim=64, embedding_init=None,
                   hidden_size=128, dropout=0.0, pooling="last", batch_size=32, lr=1e-3,
                   epochs=10 if model == "rnn" else 20, clip=None, patience=None)
 
 
 def _default(model: str) -> Config:
-    """The best recipe measured so far (see README): vocabulary from the training split
-    only, the first 400 tokens (title and lead carry the topic), masked padding, mean
-    pooling over time, dropout, gradient clipping, early stopping."""
+    """The best recipe measured so far, chosen on the validation split (see README):
+    vocabulary from the training split only, the first 400 tokens (title and lead carry
+    the topic), masked padding, small initial embeddings, mean pooling over time,
+    dropout, gradient clipping, early stopping. The GRU gains from a cosine learning
+    rate decay over 15 epochs (val 95.8% vs 94.9% constant); the RNN does not (94.0%
+    vs 95.2%), so it keeps a constant rate for 12 epochs."""
+    if model == "gru":
+        return Config(model=model, preset="default", schedule="cosine", epochs=15, patience=6)
     return Config(model=model, preset="default")
 
 

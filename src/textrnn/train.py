@@ -90,7 +90,10 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
         bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{cfg.epochs}",
                    disable=not verbose, leave=False, unit="batch")
         for b in bar:
-            xb = (trim(x[b]) if cfg.mask else x[b]).to(device)
+            xb = trim(x[b]) if cfg.mask else x[b]
+            if cfg.word_dropout:  # a deleted token becomes padding: the masked cell skips it
+                xb = xb.masked_fill(torch.rand(xb.shape, generator=gen) < cfg.word_dropout, 0)
+            xb = xb.to(device)
             yb = y[b].to(device)
             logits = model(xb)
             loss = nn.functional.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
