@@ -1,0 +1,48 @@
+"""Batching, the comparison table and the classical baseline."""
+
+import pytest
+import torch
+
+from textrnn.compare import summarise, table
+from textrnn.config import preset
+from textrnn.errors import TextrnnError
+from textrnn.train import bucketed_batches
+
+
+def test_bucketed_batches_cover_every_item_once_and_group_similar_lengths():
+    lengths = torch.randint(1, 400, (1000,))
+    gen = torch.Generator().manual_seed(0)
+    got = bucketed_batches(lengths, 32, gen)
+    flat = torch.cat(got)
+    assert sorted(flat.tolist()) == list(range(1000))
+    assert all(len(b) <= 32 for b in got)
+    # within a batch, lengths spread far less than in a random batch
+    spread = torch.tensor([float(lengths[b].max() - lengths[b].min()) for b in got]).mean()
+    assert spread < 100
+    again = bucketed_batches(lengths, 32, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(got, again))
+
+
+def test_options_that_need_masking_are_refused_without_it():
+    with pytest.raises(TextrnnError, match="word_dropout needs mask"):
+        preset("seed", "gru", word_dropout=0.1)
+    with pytest.raises(TextrnnError, match="schedule"):
+        preset("default", "gru", schedule="linear")
+
+
+def test_summary_means_and_spreads_over_runs():
+    runs = [{"protocol": "split", "model": "gru", "preset": "default", "train_seconds": s,
+             "test": {"accuracy": a, "macro_f1": a - 0.01, "n": 334}}
+            for a, s in ((0.97, 10), (0.99, 20))]
+    (row,) = summarise(runs)
+    assert row["runs"] == 2 and row["acc_mean"] == pytest.approx(0.98)
+    assert row["acc_std"] == pytest.approx(0.0141421, rel=1e-4)
+    assert "98.00% ± 1.41" in table([row])
+
+
+def test_tfidf_baseline_is_strong_on_bbc(bbc_dir):
+    from textrnn.baselines import baseline_run
+    from textrnn.runs import DataSpec
+    m = baseline_run(DataSpec(), None, log=lambda s: None)
+    assert m["data"]["sizes"] == {"train": 1557, "val": 334, "test": 334}
+    assert m["test"]["accuracy"] > 0.95
