@@ -97,6 +97,10 @@ class GRUCell(nn.Module):
         return (torch.cat([self.W_z, self.W_r, self.W_h]),
                 torch.cat([self.b_z, self.b_r, self.b_h]))
 
+    def stacked_recurrent_weights(self) -> Tensor:
+        """``[U_z; U_r]``: z and r both act on ``h``, so they take one product."""
+        return torch.cat([self.U_z, self.U_r])
+
     def project(self, x: Tensor) -> Tensor:
         """``[W_z x + b_z, W_r x + b_r, W_h x + b_h]`` concatenated on the last dim."""
         W, b = self.stacked_input_weights()
@@ -107,7 +111,7 @@ class GRUCell(nn.Module):
         loop concatenates it once, not every step: z and r then cost one product."""
         H = self.hidden_size
         if U_zr is None:
-            U_zr = torch.cat([self.U_z, self.U_r])
+            U_zr = self.stacked_recurrent_weights()
         zr = torch.sigmoid(xp[..., : 2 * H] + h_prev @ U_zr.T)
         z, r = zr[..., :H], zr[..., H:]
         h_hat = torch.tanh(xp[..., 2 * H:] + (r * h_prev) @ self.U_h.T)

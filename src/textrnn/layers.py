@@ -75,6 +75,7 @@ class _Recurrent(nn.Module):
             mask = mask.to(device=x.device, dtype=torch.bool).t().unsqueeze(-1)  # (T, B, 1)
         if h0 is None:
             h0 = x.new_zeros(self.num_layers * self.num_directions, B, self.hidden_size)
+        run = self._run_fused if self.impl == "fast" else self._run_loop
         h_n = []
         for layer in range(self.num_layers):
             if layer > 0:
@@ -82,7 +83,6 @@ class _Recurrent(nn.Module):
             outs = []
             for d in range(self.num_directions):
                 i = layer * self.num_directions + d
-                run = self._run_fused if self.impl == "fast" else self._run_loop
                 hs = run(self.cells[i], x, h0[i], mask, reverse=d == 1)
                 h_n.append(hs[0] if d == 1 else hs[-1])
                 outs.append(hs if mask is None else hs * mask)   # zero output on padding
@@ -143,10 +143,10 @@ class GRU(_Recurrent):
 
     @staticmethod
     def _recur_step(cell: nn.Module):
-        U_zr = torch.cat([cell.U_z, cell.U_r])  # once per sequence, not once per step
+        U_zr = cell.stacked_recurrent_weights()  # once per sequence, not once per step
         return lambda xp, h: cell.recur(xp, h, U_zr)
 
     @staticmethod
     def _fused(cell: GRUCell, xp: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
         m = mask.to(xp.dtype) if mask is not None else None
-        return GRUSequence.apply(xp, h, torch.cat([cell.U_z, cell.U_r]), cell.U_h, m)
+        return GRUSequence.apply(xp, h, cell.stacked_recurrent_weights(), cell.U_h, m)
