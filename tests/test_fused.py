@@ -32,7 +32,7 @@ def test_fast_equals_reference_outputs_and_gradients(layer, dtype, tol, loops):
     ref = layer(6, 5, num_layers=2, bidirectional=True, impl="reference").to(dtype)
     fast = layer(6, 5, num_layers=2, bidirectional=True, impl="fast").to(dtype)
     fast.load_state_dict(ref.state_dict())
-    B, T = 11, 9       # 11 rows: the C++ loops split them into blocks of rows
+    B, T = 37, 9       # 37 rows: the C++ loops give each thread a block (19 + 18 rows)
     x = torch.randn(B, T, 6, dtype=dtype)
     lengths = torch.randint(1, T + 1, (B,))
     for mask in (None, lengths_to_mask(lengths, T, "post"), lengths_to_mask(lengths, T, "pre")):
@@ -50,12 +50,33 @@ def test_fast_path_gradcheck(layer, loops):
                                     (x, *m.parameters()), atol=1e-7, rtol=1e-5)
 
 
-def test_inference_mode_matches_training_forward(loops):
+@pytest.mark.parametrize("layer", [GRU, RNN])
+def test_inference_mode_matches_training_forward(layer, loops):
+    """Inference keeps one step of gate buffers instead of all T: same outputs."""
     torch.manual_seed(2)
-    m = GRU(4, 8, impl="fast")
-    x = torch.randn(9, 6, 4)
-    with torch.inference_mode():
-        out_inf, h_inf = m(x)
-    out, h = m(x)
-    torch.testing.assert_close(out_inf, out.detach())
-    torch.testing.assert_close(h_inf, h.detach())
+    m = layer(4, 8, impl="fast")
+    x = torch.randn(20, 6, 4)
+    mask = lengths_to_mask(torch.randint(1, 7, (20,)), 6, "post")
+    for mk in (None, mask):
+        with torch.inference_mode():
+            out_inf, h_inf = m(x, mask=mk)
+        out, h = m(x, mask=mk)
+        torch.testing.assert_close(out_inf, out.detach())
+        torch.testing.assert_close(h_inf, h.detach())
+
+
+def test_threads_do_not_change_results():
+    """Rows split across threads or not: the same results (up to BLAS rounding)."""
+    torch.manual_seed(3)
+    m = GRU(4, 16, impl="fast")
+    x = torch.randn(40, 7, 4)
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _run(m, x, None)
+        torch.set_num_threads(2)
+        two = _run(m, x, None)
+    finally:
+        torch.set_num_threads(n)
+    for a, b in zip(one, two):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)

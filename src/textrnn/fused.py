@@ -16,10 +16,12 @@ Masking: a padded step must leave the state unchanged. For the GRU that is a ste
 whose update gate is zero, so the mask is folded into ``z`` (``z <- z * m``) and the
 backward pass needs no mask at all (``z (1 - z) = 0`` where ``m = 0``).
 
-The step loops exist twice: here in Python (readable, runs on any device) and in
-``csrc/recurrent.cpp`` (the same ATen calls without the interpreter between them,
-compiled on first use with torch's extension builder and cached). CPU tensors use
-the C++ loops when they build; ``TEXTRNN_NATIVE=0`` forces the Python ones.
+The step loops exist twice: here in Python (readable, runs on any device and dtype)
+and in ``csrc/recurrent.cpp`` (compiled on first use with torch's extension builder
+and cached), where a step is two BLAS calls on raw pointers and two fused, vectorised
+elementwise passes, and each thread runs the whole time loop for its own block of
+batch rows. float32/float64 CPU tensors use the C++ loops when they build;
+``TEXTRNN_NATIVE=0`` forces the Python ones.
 
 The equations are those of :mod:`textrnn.cells`; tests hold this module to them in
 outputs and in every gradient, with and without the C++ loops.
@@ -53,7 +55,7 @@ def native_available() -> bool:
                     if not built.exists():
                         print("textrnn: compiling the native recurrence (first use only, "
                               "about 20 s)", file=sys.stderr, flush=True)
-                    load(_NATIVE, [str(src)], extra_cflags=["-O3"], is_python_module=False,
+                    load(_NATIVE, [str(src)], extra_cflags=_cflags(), is_python_module=False,
                          verbose=False)
                 _native_state = True
             except Exception as e:  # no compiler, no headers: the Python loops still work
@@ -62,8 +64,29 @@ def native_available() -> bool:
     return _native_state
 
 
+def _cflags() -> list[str]:
+    """-O3, plus AVX2/FMA where this CPU has them, so the elementwise loops vectorise
+    8 floats wide (the build happens on the machine that runs it)."""
+    flags = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]
+    return flags
+
+
 def _use_native(t: Tensor) -> bool:
-    return t.device.type == "cpu" and native_available()
+    return (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+            and native_available())
+
+
+def gru_sequence(xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,
+                 mask: Tensor | None) -> Tensor:
+    """:class:`GRUSequence`, or, when no gradient is wanted, the native forward alone
+    keeping one step of gate buffers instead of T (inference)."""
+    wants_grad = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (xp, h0, U_zr, U_h))
+    if not wants_grad and _use_native(xp):
+        return torch.ops.textrnn.gru_forward(xp, h0, U_zr, U_h, mask, False)[0]
+    return GRUSequence.apply(xp, h0, U_zr, U_h, mask)
 
 
 class GRUSequence(torch.autograd.Function):
@@ -78,7 +101,7 @@ class GRUSequence(torch.autograd.Function):
     def forward(ctx, xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,
                 mask: Tensor | None) -> Tensor:
         if _use_native(xp):
-            hs, zr, hh, rh = torch.ops.textrnn.gru_forward(xp, h0, U_zr, U_h, mask)
+            hs, zr, hh, rh = torch.ops.textrnn.gru_forward(xp, h0, U_zr, U_h, mask, True)
             ctx.save_for_backward(h0, U_zr, U_h, hs, zr, hh, rh)
             return hs
         T, B, G = xp.shape
@@ -109,17 +132,15 @@ class GRUSequence(torch.autograd.Function):
         h0, U_zr, U_h, hs, zr, hh, rh = ctx.saved_tensors
         T, B, H = hs.shape
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
-        z, r = zr[..., :H], zr[..., H:]
-        # factors of each gradient that do not depend on it, for all steps at once
-        dz_fac = (hh - h_prev) * z * (1 - z)          # d a_z = g * dz_fac
-        dh_fac = z * (1 - hh * hh)                    # d a_h = g * dh_fac
-        dr_fac = h_prev * r * (1 - r)                 # d a_r = (d(rh)) * dr_fac
-        one_minus_z = 1 - z
-        if _use_native(hs):
-            da, dh = torch.ops.textrnn.gru_backward(grad_hs.contiguous(), dz_fac, dh_fac, dr_fac,
-                                                    one_minus_z, r, U_zr, U_h)
+        if _use_native(hs):   # computes the factors below inside its loop
+            da, dh = torch.ops.textrnn.gru_backward(grad_hs, h0, hs, zr, hh, U_zr, U_h)
         else:
-            da, dh = GRUSequence._backward_loop(grad_hs, dz_fac, dh_fac, dr_fac, one_minus_z,
+            z, r = zr[..., :H], zr[..., H:]
+            # factors of each gradient that do not depend on it, for all steps at once
+            dz_fac = (hh - h_prev) * z * (1 - z)          # d a_z = g * dz_fac
+            dh_fac = z * (1 - hh * hh)                    # d a_h = g * dh_fac
+            dr_fac = h_prev * r * (1 - r)                 # d a_r = (d(rh)) * dr_fac
+            da, dh = GRUSequence._backward_loop(grad_hs, dz_fac, dh_fac, dr_fac, 1 - z,
                                                 r, U_zr, U_h)
         flat = da.view(T * B, 3 * H)
         dU_zr = flat[:, :2 * H].t() @ h_prev.reshape(T * B, H)
@@ -154,7 +175,8 @@ class RNNSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp: Tensor, h0: Tensor, W_h: Tensor, mask: Tensor | None) -> Tensor:
         if _use_native(xp):
-            hs, y = torch.ops.textrnn.rnn_forward(xp, h0, W_h, mask)
+            m = mask.to(xp.dtype) if mask is not None else None
+            hs, y = torch.ops.textrnn.rnn_forward(xp, h0, W_h, m)
             ctx.save_for_backward(h0, W_h, hs, y, mask)
             return hs
         T, B, H = xp.shape
@@ -174,13 +196,14 @@ class RNNSequence(torch.autograd.Function):
     def backward(ctx, grad_hs: Tensor):
         h0, W_h, hs, y, mask = ctx.saved_tensors
         T, B, H = hs.shape
-        d_fac = 1 - y * y                              # tanh'
-        if mask is not None:
-            d_fac = d_fac * mask
-        keep = (~mask).to(hs.dtype) if mask is not None else None  # padded: gradient passes
         if _use_native(hs):
-            da, dh = torch.ops.textrnn.rnn_backward(grad_hs.contiguous(), d_fac, keep, W_h)
+            m = mask.to(hs.dtype) if mask is not None else None
+            da, dh = torch.ops.textrnn.rnn_backward(grad_hs, y, m, W_h)
         else:
+            d_fac = 1 - y * y                              # tanh'
+            if mask is not None:
+                d_fac = d_fac * mask
+            keep = (~mask).to(hs.dtype) if mask is not None else None  # padded: gradient passes
             da, dh = RNNSequence._backward_loop(grad_hs, d_fac, keep, W_h)
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
         dW_h = da.view(T * B, H).t() @ h_prev.reshape(T * B, H)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from .cells import GRUCell, VanillaRNNCell
-from .fused import GRUSequence, RNNSequence
+from .fused import RNNSequence, gru_sequence
 
 IMPLS = ("reference", "loop", "fast")
 
@@ -149,4 +149,4 @@ class GRU(_Recurrent):
     @staticmethod
     def _fused(cell: GRUCell, xp: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
         m = mask.to(xp.dtype) if mask is not None else None
-        return GRUSequence.apply(xp, h, cell.stacked_recurrent_weights(), cell.U_h, m)
+        return gru_sequence(xp, h, cell.stacked_recurrent_weights(), cell.U_h, m)

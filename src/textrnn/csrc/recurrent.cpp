@@ -1,144 +1,327 @@
-// The step loops of textrnn.fused, in C++: the same ATen calls in the same order,
-// without the Python interpreter between them. At batch 32 a step is ~10 small ops,
-// so interpreter overhead, not arithmetic, is what the Python version pays for.
-// Python keeps the autograd.Function, the factors computed for all steps at once,
-// and the weight gradients (single large products); only the loops live here.
+// The step loops of textrnn.fused in C++, the hot path of every training run.
 //
-// Tried and dropped: running blocks of batch rows on separate threads (whole time loop
-// per thread, at::parallel_for over the batch). On 2 cores it measured slower
-// (68k vs 57-62k tokens/s training at batch 32, hidden 128), so the loops run on one
-// thread and the products inside them use ATen's own threading.
+// A step at batch 32 is tiny: two small matrix products and a few thousand
+// elementwise operations. Issued as ATen calls, each of the ~10 ops per step pays
+// dispatcher and tensor-view overhead (1-2 us) that rivals its arithmetic. So here a
+// step is: one BLAS call (sgemm/dgemm, straight on raw pointers), one fused
+// elementwise pass written as a plain loop the compiler vectorises, one BLAS call,
+// one fused pass. Nothing is allocated inside the loops.
+//
+//   GRU forward   S = h U_zr^T;  z = σ(S_z + xp_z)·m,  r = σ(S_r + xp_r),  rh = r ⊙ h
+//                 S = rh U_h^T;  ĥ = tanh(S + xp_h),  h' = h + z ⊙ (ĥ − h)
+//   GRU backward  g += dL/dh_t;  da_z = g (ĥ − h) z(1 − z);  da_h = g z (1 − ĥ²)
+//                 drh = da_h U_h;  da_r = drh h r(1 − r);  g = g (1 − z) + drh r
+//                 g += [da_z, da_r] U_zr                      (g is now dL/dh_{t-1})
+//
+// The padding mask is folded into z (a padded step has z = 0, so h' = h and every
+// gradient through the gates vanishes there). Float tensors use a rational tanh
+// (Eigen's, accurate to a few ulp) and σ(x) = (1 + tanh(x/2)) / 2, so the loops
+// vectorise; double tensors use libm, so float64 tests can hold the fast path to the
+// reference cells at 1e-12.
+//
+// Tried and dropped: running blocks of batch rows on separate threads (whole time
+// loop per thread). On 2 cores it measured slower, so the loops run on one thread
+// and the products inside them use BLAS's own threading.
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 
 using at::Tensor;
 
+// BLAS as linked into libtorch (MKL on x86 wheels). Weak: a torch built without a
+// Fortran-style BLAS still loads this file and takes the ATen fallback below.
+extern "C" {
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*,
+            const float*, const int*, const float*, const int*, const float*, float*,
+            const int*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*,
+            const double*, const int*, const double*, const int*, const double*, double*,
+            const int*) __attribute__((weak));
+}
+
+// Row-major C[rows, cols] = A[rows, inner] · (w_t ? W^T : W) + beta · C, where W is
+// row-major (cols × inner if w_t, inner × cols otherwise). BLAS is column-major, so
+// this computes C^T = op(W)^T A^T.
+template <typename T>
+static void mm(bool w_t, int64_t rows, int64_t cols, int64_t inner, const T* A, int64_t lda,
+               const T* W, int64_t ldw, T beta, T* C, int64_t ldc) {
+  const int m = cols, n = rows, k = inner, la = ldw, lb = lda, lc = ldc;
+  const char ta = w_t ? 'T' : 'N', tb = 'N';
+  const T one = 1;
+  if constexpr (std::is_same_v<T, float>) {
+    if (sgemm_) return sgemm_(&ta, &tb, &m, &n, &k, &one, W, &la, A, &lb, &beta, C, &lc);
+  } else {
+    if (dgemm_) return dgemm_(&ta, &tb, &m, &n, &k, &one, W, &la, A, &lb, &beta, C, &lc);
+  }
+  auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  auto a = at::from_blob(const_cast<T*>(A), {rows, inner}, {lda, 1}, opt);
+  auto w = w_t ? at::from_blob(const_cast<T*>(W), {cols, inner}, {ldw, 1}, opt).t()
+               : at::from_blob(const_cast<T*>(W), {inner, cols}, {ldw, 1}, opt);
+  auto c = at::from_blob(C, {rows, cols}, {ldc, 1}, opt);
+  if (beta == T(0)) at::mm_out(c, a, w);
+  else c.addmm_(a, w, beta, 1);
+}
+
+static inline float tanh_(float x) {
+  // Eigen's generic_fast_tanh_float: odd 13/6 rational approximation on [-7.9, 7.9].
+  const float c = 7.90531110763549805f;
+  x = std::min(std::max(x, -c), c);
+  const float x2 = x * x;
+  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return x * p / q;
+}
+static inline float sigmoid_(float x) { return 0.5f + 0.5f * tanh_(0.5f * x); }
+static inline double tanh_(double x) { return std::tanh(x); }
+static inline double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// The elementwise halves of a GRU step, one batch row each. __restrict and plain
+// loops let the compiler vectorise them (with -fno-trapping-math for the clamp).
+template <typename T>
+static void gru_gates(int64_t H, const T* __restrict s, const T* __restrict x,
+                      const T* __restrict h, T m, T* __restrict z, T* __restrict r,
+                      T* __restrict rh) {
+  for (int64_t j = 0; j < H; ++j) z[j] = sigmoid_(s[j] + x[j]) * m;      // padded: z = 0
+  for (int64_t j = 0; j < H; ++j) {
+    r[j] = sigmoid_(s[H + j] + x[H + j]);
+    rh[j] = r[j] * h[j];
+  }
+}
+
+template <typename T>
+static void gru_state(int64_t H, const T* __restrict s, const T* __restrict x,
+                      const T* __restrict h, const T* __restrict z, T* __restrict hh,
+                      T* __restrict out) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T c = tanh_(s[j] + x[j]);
+    hh[j] = c;
+    out[j] = h[j] + z[j] * (c - h[j]);                                    // h + z (ĥ − h)
+  }
+}
+
+template <typename T>
+static void gru_back_zh(int64_t H, const T* __restrict gin, const T* __restrict z,
+                        const T* __restrict c, const T* __restrict hp, T* __restrict g,
+                        T* __restrict da_z, T* __restrict da_h) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T gj = g[j] + gin[j];
+    g[j] = gj;
+    da_z[j] = gj * (c[j] - hp[j]) * z[j] * (T(1) - z[j]);
+    da_h[j] = gj * z[j] * (T(1) - c[j] * c[j]);
+  }
+}
+
+template <typename T>
+static void gru_back_r(int64_t H, const T* __restrict drh, const T* __restrict z,
+                       const T* __restrict r, const T* __restrict hp, T* __restrict g,
+                       T* __restrict da_r) {
+  for (int64_t j = 0; j < H; ++j) {
+    da_r[j] = drh[j] * hp[j] * r[j] * (T(1) - r[j]);
+    g[j] = g[j] * (T(1) - z[j]) + drh[j] * r[j];
+  }
+}
+
+template <typename T>
+static void add_tanh(int64_t H, const T* __restrict x, T* __restrict y) {
+  for (int64_t j = 0; j < H; ++j) y[j] = tanh_(y[j] + x[j]);
+}
+
+template <typename T>
+static void rnn_back_step(int64_t H, const T* __restrict gin, const T* __restrict y, T m,
+                          T* __restrict g, T* __restrict da) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T gj = g[j] + gin[j];
+    da[j] = gj * (T(1) - y[j] * y[j]) * m;                               // through tanh
+    g[j] = gj * (T(1) - m);                                              // around a padded step
+  }
+}
+
+// Rows of a batch are independent recurrences. Give each thread one block of rows
+// for the whole time loop, with single-threaded BLAS inside: no fork and join per
+// product, and two 16-row products run faster side by side than one 32-row product
+// split by BLAS. Small batches stay on one thread.
+constexpr int64_t kMinRowsPerThread = 8;
+template <typename F>
+static void over_rows(int64_t B, const F& body) {
+  const int64_t n = std::min<int64_t>(at::get_num_threads(), B / kMinRowsPerThread);
+  if (n < 2 || at::in_parallel_region()) return body(0, B);
+  at::parallel_for(0, B, (B + n - 1) / n, body);
+}
+
+static const Tensor none;
+static const Tensor& opt(const c10::optional<Tensor>& t) {
+  return t.has_value() && t->defined() ? *t : none;
+}
+
 // GRU forward. xp: (T,B,3H) = [W_z x + b_z, W_r x + b_r, W_h x + b_h]; h0: (B,H);
-// U_zr: (2H,H); U_h: (H,H); mask: (T,B,1) float or empty.
-// Returns hs (T,B,H), zr = [z*m, r] (T,B,2H), hh = ĥ (T,B,H), rh = r*h_prev (T,B,H).
-std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& U_zr,
-                                const Tensor& U_h, const c10::optional<Tensor>& mask) {
+// U_zr: (2H,H) = [U_z; U_r]; U_h: (H,H); mask: (T,B,1) of 0/1 in xp's dtype, or none.
+// Returns hs (T,B,H); with save, also zr = [z·m, r] (T,B,2H), hh = ĥ and rh = r ⊙ h_prev
+// (T,B,H) for backward; without (inference) those live only for one step.
+std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& U_zr_,
+                                const Tensor& U_h_, const c10::optional<Tensor>& mask_,
+                                bool save) {
+  const auto xp = xp_.contiguous(), h0 = h0_.contiguous();
+  const auto U_zr = U_zr_.contiguous(), U_h = U_h_.contiguous();
+  const auto mask = opt(mask_).defined() ? opt(mask_).contiguous() : none;
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 3;
   auto hs = at::empty({T, B, H}, xp.options());
-  auto zr = at::empty({T, B, 2 * H}, xp.options());
-  auto hh = at::empty({T, B, H}, xp.options());
-  auto rh = at::empty({T, B, H}, xp.options());
-  const bool masked = mask.has_value() && mask->defined();
-  const auto U_zr_t = U_zr.t(), U_h_t = U_h.t();
-  {
-    const int64_t n = B;
-    auto diff = at::empty({n, H}, xp.options());
-    Tensor h = h0;
-    for (int64_t t = 0; t < T; ++t) {
-      auto xt = xp[t];
-      auto zr_t = zr[t], hh_t = hh[t];
-      auto rh_t = rh[t], hs_t = hs[t];
-      at::addmm_out(zr_t, xt.narrow(1, 0, 2 * H), h, U_zr_t);      // W x + U h + b
-      zr_t.sigmoid_();
-      auto z = zr_t.narrow(1, 0, H), r = zr_t.narrow(1, H, H);
-      if (masked) z.mul_((*mask)[t]);             // padded step: z = 0
-      at::mul_out(rh_t, r, h);
-      at::addmm_out(hh_t, xt.narrow(1, 2 * H, H), rh_t, U_h_t);    // ĥ = tanh(...)
-      hh_t.tanh_();
-      at::sub_out(diff, hh_t, h);
-      at::addcmul_out(hs_t, h, z, diff);                           // h + z (ĥ - h)
-      h = hs_t;
-    }
-  }
+  const int64_t TS = save ? T : 1;  // steps kept for backward
+  auto zr = at::empty({TS, B, 2 * H}, xp.options());
+  auto hh = at::empty({TS, B, H}, xp.options());
+  auto rh = at::empty({TS, B, H}, xp.options());
+  auto S = at::empty({B, 2 * H}, xp.options());
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
+    using T_ = scalar_t;
+    const T_ *X = xp.data_ptr<T_>(), *Uzr = U_zr.data_ptr<T_>(), *Uh = U_h.data_ptr<T_>();
+    const T_* M = mask.defined() ? mask.data_ptr<T_>() : nullptr;
+    T_ *Hs = hs.data_ptr<T_>(), *ZR = zr.data_ptr<T_>(), *HH = hh.data_ptr<T_>();
+    T_ *RH = rh.data_ptr<T_>(), *S_ = S.data_ptr<T_>();
+    over_rows(B, [&](int64_t b0, int64_t b1) {                   // rows [b0, b1) of the batch
+      const int64_t n = b1 - b0;
+      T_* s = S_ + b0 * 2 * H;
+      const T_* h = h0.data_ptr<T_>() + b0 * H;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t k = (save ? t : 0) * B + b0;                // first row of this block
+        T_ *zr_t = ZR + k * 2 * H, *hh_t = HH + k * H, *rh_t = RH + k * H;
+        T_* h_t = Hs + (t * B + b0) * H;
+        const T_* x_t = X + (t * B + b0) * 3 * H;
+        mm<T_>(true, n, 2 * H, H, h, H, Uzr, H, T_(0), s, 2 * H);          // h U_zr^T
+        for (int64_t b = 0; b < n; ++b)
+          gru_gates(H, s + b * 2 * H, x_t + b * 3 * H, h + b * H,
+                    M ? M[t * B + b0 + b] : T_(1), zr_t + b * 2 * H, zr_t + b * 2 * H + H,
+                    rh_t + b * H);
+        mm<T_>(true, n, H, H, rh_t, H, Uh, H, T_(0), s, H);                // (r ⊙ h) U_h^T
+        for (int64_t b = 0; b < n; ++b)
+          gru_state(H, s + b * H, x_t + b * 3 * H + 2 * H, h + b * H, zr_t + b * 2 * H,
+                    hh_t + b * H, h_t + b * H);
+        h = h_t;
+      }
+    });
+  });
   return {hs, zr, hh, rh};
 }
 
-// GRU backward loop. grad_hs: (T,B,H); the *_fac tensors are the gradient factors
-// precomputed for all steps (see textrnn.fused). Returns da (T,B,3H) = d xp, and d h0.
-std::vector<Tensor> gru_backward(const Tensor& grad_hs, const Tensor& dz_fac,
-                                 const Tensor& dh_fac, const Tensor& dr_fac,
-                                 const Tensor& one_minus_z, const Tensor& r,
-                                 const Tensor& U_zr, const Tensor& U_h) {
+// GRU backward through time. grad_hs: (T,B,H) = dL/dh_t from above; the rest as saved
+// by gru_forward. Returns da (T,B,3H) = dL/dxp and dL/dh0. The weight gradients are
+// single products over all steps, done by the caller.
+std::vector<Tensor> gru_backward(const Tensor& grad_hs_, const Tensor& h0_, const Tensor& hs_,
+                                 const Tensor& zr_, const Tensor& hh_, const Tensor& U_zr_,
+                                 const Tensor& U_h_) {
+  const auto grad_hs = grad_hs_.contiguous(), h0 = h0_.contiguous(), hs = hs_.contiguous();
+  const auto zr = zr_.contiguous(), hh = hh_.contiguous();
+  const auto U_zr = U_zr_.contiguous(), U_h = U_h_.contiguous();
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
   auto da = at::empty({T, B, 3 * H}, grad_hs.options());
-  auto dh0 = at::empty({B, H}, grad_hs.options());
-  {
-    const int64_t n = B;
-    auto g = at::empty({n, H}, grad_hs.options());
-    auto drh = at::empty({n, H}, grad_hs.options());
-    auto dh = at::zeros({n, H}, grad_hs.options());
-    auto dh_next = at::empty({n, H}, grad_hs.options());
-    for (int64_t t = T - 1; t >= 0; --t) {
-      auto da_t = da[t];
-      auto da_z = da_t.narrow(1, 0, H), da_r = da_t.narrow(1, H, H), da_h = da_t.narrow(1, 2 * H, H);
-      at::add_out(g, dh, grad_hs[t]);
-      at::mul_out(da_z, g, dz_fac[t]);
-      at::mul_out(da_h, g, dh_fac[t]);
-      at::mm_out(drh, da_h, U_h);
-      at::mul_out(da_r, drh, dr_fac[t]);
-      g.mul_(one_minus_z[t]).addcmul_(drh, r[t]);
-      at::addmm_out(dh_next, g, da_t.narrow(1, 0, 2 * H), U_zr);
-      std::swap(dh, dh_next);
-    }
-    dh0.copy_(dh);
-  }
-  return {da, dh0};
+  auto g = at::zeros({B, H}, grad_hs.options());
+  auto drh = at::empty({B, H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "gru_backward", [&] {
+    using T_ = scalar_t;
+    const T_ *G = grad_hs.data_ptr<T_>(), *Hs = hs.data_ptr<T_>(), *ZR = zr.data_ptr<T_>();
+    const T_ *HH = hh.data_ptr<T_>(), *Uzr = U_zr.data_ptr<T_>(), *Uh = U_h.data_ptr<T_>();
+    T_ *D = da.data_ptr<T_>(), *G0 = g.data_ptr<T_>(), *DRH = drh.data_ptr<T_>();
+    over_rows(B, [&](int64_t b0, int64_t b1) {
+      const int64_t n = b1 - b0;
+      T_ *g_ = G0 + b0 * H, *d = DRH + b0 * H;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t k = t * B + b0;                             // first row of this block
+        const T_* hp = t > 0 ? Hs + (k - B) * H : h0.data_ptr<T_>() + b0 * H;  // h_{t-1}
+        const T_ *G_t = G + k * H, *zr_t = ZR + k * 2 * H, *hh_t = HH + k * H;
+        T_* da_t = D + k * 3 * H;
+        for (int64_t b = 0; b < n; ++b)
+          gru_back_zh(H, G_t + b * H, zr_t + b * 2 * H, hh_t + b * H, hp + b * H, g_ + b * H,
+                      da_t + b * 3 * H, da_t + b * 3 * H + 2 * H);
+        mm<T_>(false, n, H, H, da_t + 2 * H, 3 * H, Uh, H, T_(0), d, H);   // drh = da_h U_h
+        for (int64_t b = 0; b < n; ++b)
+          gru_back_r(H, d + b * H, zr_t + b * 2 * H, zr_t + b * 2 * H + H, hp + b * H,
+                     g_ + b * H, da_t + b * 3 * H + H);
+        mm<T_>(false, n, H, 2 * H, da_t, 3 * H, Uzr, H, T_(1), g_, H);     // g += da_zr U_zr
+      }
+    });
+  });
+  return {da, g};
 }
 
-// Elman RNN forward. xp: (T,B,H) = W_x x + b_h; mask: (T,B,1) bool or empty.
-// Returns hs (T,B,H) and y = tanh(...) before masking (the same tensor when unmasked).
-std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& h0, const Tensor& W_h,
-                                const c10::optional<Tensor>& mask) {
+// Elman RNN forward. xp: (T,B,H) = W_x x + b_h; mask: (T,B,1) of 0/1 in xp's dtype, or
+// none. Returns hs (T,B,H) and y = tanh(...) before masking (hs itself when unmasked).
+std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& W_h_,
+                                const c10::optional<Tensor>& mask_) {
+  const auto xp = xp_.contiguous(), h0 = h0_.contiguous(), W_h = W_h_.contiguous();
+  const auto mask = opt(mask_).defined() ? opt(mask_).contiguous() : none;
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2);
-  const bool masked = mask.has_value() && mask->defined();
   auto hs = at::empty({T, B, H}, xp.options());
-  auto y = masked ? at::empty({T, B, H}, xp.options()) : hs;
-  const auto W_h_t = W_h.t();
-  {
-    const int64_t n = B;
-    Tensor h = h0;
-    for (int64_t t = 0; t < T; ++t) {
-      auto y_t = y[t];
-      at::addmm_out(y_t, xp[t], h, W_h_t);
-      y_t.tanh_();
-      auto hs_t = hs[t];
-      if (masked) at::where_out(hs_t, (*mask)[t], y_t, h);
-      h = hs_t;
-    }
-  }
+  auto y = mask.defined() ? at::empty({T, B, H}, xp.options()) : hs;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnn_forward", [&] {
+    using T_ = scalar_t;
+    const T_ *X = xp.data_ptr<T_>(), *W = W_h.data_ptr<T_>();
+    const T_* M = mask.defined() ? mask.data_ptr<T_>() : nullptr;
+    T_ *Hs = hs.data_ptr<T_>(), *Y = y.data_ptr<T_>();
+    over_rows(B, [&](int64_t b0, int64_t b1) {
+      const int64_t n = b1 - b0;
+      const T_* h = h0.data_ptr<T_>() + b0 * H;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t k = t * B + b0;
+        T_ *y_t = Y + k * H, *h_t = Hs + k * H;
+        mm<T_>(true, n, H, H, h, H, W, H, T_(0), y_t, H);                   // h W_h^T
+        for (int64_t b = 0; b < n; ++b) {
+          add_tanh(H, X + (k + b) * H, y_t + b * H);
+          if (M) {  // padded step: carry the state over
+            const T_* keep = M[k + b] != T_(0) ? y_t + b * H : h + b * H;
+            std::memcpy(h_t + b * H, keep, H * sizeof(T_));
+          }
+        }
+        h = h_t;
+      }
+    });
+  });
   return {hs, y};
 }
 
-// Elman RNN backward loop. d_fac = tanh' (times the mask); keep = 1 - mask or empty.
-std::vector<Tensor> rnn_backward(const Tensor& grad_hs, const Tensor& d_fac,
-                                 const c10::optional<Tensor>& keep, const Tensor& W_h) {
+// Elman RNN backward through time. y: tanh outputs from rnn_forward; mask as there.
+std::vector<Tensor> rnn_backward(const Tensor& grad_hs_, const Tensor& y_,
+                                 const c10::optional<Tensor>& mask_, const Tensor& W_h_) {
+  const auto grad_hs = grad_hs_.contiguous(), y = y_.contiguous(), W_h = W_h_.contiguous();
+  const auto mask = opt(mask_).defined() ? opt(mask_).contiguous() : none;
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
-  const bool masked = keep.has_value() && keep->defined();
   auto da = at::empty({T, B, H}, grad_hs.options());
-  auto dh0 = at::empty({B, H}, grad_hs.options());
-  {
-    const int64_t n = B;
-    auto g = at::empty({n, H}, grad_hs.options());
-    auto dh = at::zeros({n, H}, grad_hs.options());
-    auto dh_next = at::empty({n, H}, grad_hs.options());
-    for (int64_t t = T - 1; t >= 0; --t) {
-      auto da_t = da[t];
-      at::add_out(g, dh, grad_hs[t]);
-      at::mul_out(da_t, g, d_fac[t]);
-      if (masked) {
-        g.mul_((*keep)[t]);
-        at::addmm_out(dh_next, g, da_t, W_h);
-      } else {
-        at::mm_out(dh_next, da_t, W_h);
+  auto g = at::zeros({B, H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "rnn_backward", [&] {
+    using T_ = scalar_t;
+    const T_ *G = grad_hs.data_ptr<T_>(), *Y = y.data_ptr<T_>(), *W = W_h.data_ptr<T_>();
+    const T_* M = mask.defined() ? mask.data_ptr<T_>() : nullptr;
+    T_ *D = da.data_ptr<T_>(), *G0 = g.data_ptr<T_>();
+    over_rows(B, [&](int64_t b0, int64_t b1) {
+      const int64_t n = b1 - b0;
+      T_* g_ = G0 + b0 * H;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t k = t * B + b0;
+        for (int64_t b = 0; b < n; ++b)
+          rnn_back_step(H, G + (k + b) * H, Y + (k + b) * H, M ? M[k + b] : T_(1),
+                        g_ + b * H, D + (k + b) * H);
+        mm<T_>(false, n, H, H, D + k * H, H, W, H, M ? T_(1) : T_(0), g_, H);  // g (+)= da W_h
       }
-      std::swap(dh, dh_next);
-    }
-    dh0.copy_(dh);
-  }
-  return {da, dh0};
+    });
+  });
+  return {da, g};
 }
 
 TORCH_LIBRARY(textrnn, m) {
-  m.def("gru_forward(Tensor xp, Tensor h0, Tensor U_zr, Tensor U_h, Tensor? mask) -> Tensor[]",
-        &gru_forward);
-  m.def("gru_backward(Tensor grad_hs, Tensor dz_fac, Tensor dh_fac, Tensor dr_fac, "
-        "Tensor one_minus_z, Tensor r, Tensor U_zr, Tensor U_h) -> Tensor[]", &gru_backward);
+  m.def("gru_forward(Tensor xp, Tensor h0, Tensor U_zr, Tensor U_h, Tensor? mask, bool save) "
+        "-> Tensor[]", &gru_forward);
+  m.def("gru_backward(Tensor grad_hs, Tensor h0, Tensor hs, Tensor zr, Tensor hh, "
+        "Tensor U_zr, Tensor U_h) -> Tensor[]", &gru_backward);
   m.def("rnn_forward(Tensor xp, Tensor h0, Tensor W_h, Tensor? mask) -> Tensor[]", &rnn_forward);
-  m.def("rnn_backward(Tensor grad_hs, Tensor d_fac, Tensor? keep, Tensor W_h) -> Tensor[]",
+  m.def("rnn_backward(Tensor grad_hs, Tensor y, Tensor? mask, Tensor W_h) -> Tensor[]",
         &rnn_backward);
 }
