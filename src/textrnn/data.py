@@ -216,11 +216,19 @@ def load_dataset(path: str | Path | None = None, text_column: str = "Text",
 
 
 # -- the BBC dataset's home --------------------------------------------------------
+# In a source checkout laid out as CI lays it out (the data beside the repository),
+# that copy is used with no setting at all.
+CHECKOUT_BBC = Path(__file__).resolve().parents[3] / "shared" / "data" / "bbc"
+
+
 def data_home() -> Path:
-    """``$TEXTRNN_DATA`` if set, else the user cache directory (``~/.cache/textrnn``)."""
+    """``$TEXTRNN_DATA`` if set; else ``../shared/data/bbc`` beside a source checkout
+    when it holds the data; else the user cache directory (``~/.cache/textrnn``)."""
     env = os.environ.get("TEXTRNN_DATA")
     if env:
         return Path(env).expanduser()
+    if (CHECKOUT_BBC / "df_file.csv").exists() or (CHECKOUT_BBC / "bbc-fulltext.zip").exists():
+        return CHECKOUT_BBC
     from platformdirs import user_cache_dir
     return Path(user_cache_dir("textrnn"))
 

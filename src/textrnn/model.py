@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import Config
-from .layers import GRU, RNN
+from .layers import GRU, RNN, Dropout
 
 
 def pool(outputs: Tensor, h_n: Tensor, mask: Tensor | None, how: str,
@@ -47,7 +47,7 @@ class RecurrentClassifier(nn.Module):
         layer = GRU if cfg.model == "gru" else RNN
         self.rnn = layer(cfg.embedding_dim, cfg.hidden_size, num_layers=cfg.num_layers,
                          bidirectional=cfg.bidirectional, dropout=cfg.dropout, impl=cfg.impl)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         features = cfg.hidden_size * self.rnn.num_directions
         self.head = nn.Linear(features * (2 if cfg.pooling == "meanmax" else 1), num_classes)
 

@@ -73,7 +73,12 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     padding; the seed preset feeds padding as input, so it sees every column.
     """
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one kernel per parameter instead of ~10 (same update; a third of the
+    # optimizer's time on the 2.6M-weight embedding)
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point
+                for p in model.parameters())
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                           fused=fused or None)
     steps = cfg.epochs * -(-len(train[0]) // cfg.batch_size)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine"
              else None)

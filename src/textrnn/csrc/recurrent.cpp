@@ -42,7 +42,14 @@ void sgemm_(const char*, const char*, const int*, const int*, const int*, const 
 void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*,
             const double*, const int*, const double*, const int*, const double*, double*,
             const int*) __attribute__((weak));
+// MKL's packed products: pack a weight once per sequence instead of once per step.
+size_t cblas_sgemm_pack_get_size(int, int, int, int) __attribute__((weak));
+void cblas_sgemm_pack(int, int, int, int, int, int, float, const float*, int, float*)
+    __attribute__((weak));
+void cblas_sgemm_compute(int, int, int, int, int, int, const float*, int, const float*, int,
+                         float, float*, int) __attribute__((weak));
 }
+enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162 };
 
 // Row-major C[rows, cols] = A[rows, inner] · (w_t ? W^T : W) + beta · C, where W is
 // row-major (cols × inner if w_t, inner × cols otherwise). BLAS is column-major, so
@@ -66,6 +73,38 @@ static void mm(bool w_t, int64_t rows, int64_t cols, int64_t inner, const T* A, 
   if (beta == T(0)) at::mm_out(c, a, w);
   else c.addmm_(a, w, beta, 1);
 }
+
+// A recurrent weight as the right-hand factor of every step's product, for one block
+// of `rows` batch rows: C = A · op(W) + beta · C. With MKL, op(W) is packed into its
+// kernel's layout once here, not again at every step (at batch 32 and hidden 128 the
+// repacking is a large part of each small product).
+template <typename T>
+struct StepWeight {
+  bool w_t;
+  int64_t rows, cols, inner, ldw;
+  const T* W;
+  Tensor packed;
+  StepWeight(bool w_t, int64_t rows, int64_t cols, int64_t inner, const T* W, int64_t ldw)
+      : w_t(w_t), rows(rows), cols(cols), inner(inner), ldw(ldw), W(W) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (cblas_sgemm_pack && cblas_sgemm_compute && cblas_sgemm_pack_get_size) {
+        const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, rows, cols, inner);
+        packed = at::empty({static_cast<int64_t>(bytes)}, at::kByte);  // 64-byte aligned
+        cblas_sgemm_pack(kRowMajor, kBMatrix, w_t ? kTrans : kNoTrans, rows, cols, inner,
+                         1.0f, W, ldw, reinterpret_cast<float*>(packed.data_ptr()));
+      }
+    }
+  }
+  void operator()(const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed.defined())
+        return cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, rows, cols, inner, A, lda,
+                                   reinterpret_cast<const float*>(packed.data_ptr()), cols,
+                                   beta, C, ldc);
+    }
+    mm<T>(w_t, rows, cols, inner, A, lda, W, ldw, beta, C, ldc);
+  }
+};
 
 static inline float tanh_(float x) {
   // Eigen's generic_fast_tanh_float: odd 13/6 rational approximation on [-7.9, 7.9].
@@ -192,17 +231,18 @@ std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tens
       const int64_t n = b1 - b0;
       T_* s = S_ + b0 * 2 * H;
       const T_* h = h0.data_ptr<T_>() + b0 * H;
+      const StepWeight<T_> Wzr(true, n, 2 * H, H, Uzr, H), Wh(true, n, H, H, Uh, H);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t k = (save ? t : 0) * B + b0;                // first row of this block
         T_ *zr_t = ZR + k * 2 * H, *hh_t = HH + k * H, *rh_t = RH + k * H;
         T_* h_t = Hs + (t * B + b0) * H;
         const T_* x_t = X + (t * B + b0) * 3 * H;
-        mm<T_>(true, n, 2 * H, H, h, H, Uzr, H, T_(0), s, 2 * H);          // h U_zr^T
+        Wzr(h, H, T_(0), s, 2 * H);                                        // h U_zr^T
         for (int64_t b = 0; b < n; ++b)
           gru_gates(H, s + b * 2 * H, x_t + b * 3 * H, h + b * H,
                     M ? M[t * B + b0 + b] : T_(1), zr_t + b * 2 * H, zr_t + b * 2 * H + H,
                     rh_t + b * H);
-        mm<T_>(true, n, H, H, rh_t, H, Uh, H, T_(0), s, H);                // (r ⊙ h) U_h^T
+        Wh(rh_t, H, T_(0), s, H);                                          // (r ⊙ h) U_h^T
         for (int64_t b = 0; b < n; ++b)
           gru_state(H, s + b * H, x_t + b * 3 * H + 2 * H, h + b * H, zr_t + b * 2 * H,
                     hh_t + b * H, h_t + b * H);
@@ -234,6 +274,7 @@ std::vector<Tensor> gru_backward(const Tensor& grad_hs_, const Tensor& h0_, cons
     over_rows(B, [&](int64_t b0, int64_t b1) {
       const int64_t n = b1 - b0;
       T_ *g_ = G0 + b0 * H, *d = DRH + b0 * H;
+      const StepWeight<T_> Wzr(false, n, H, 2 * H, Uzr, H), Wh(false, n, H, H, Uh, H);
       for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t k = t * B + b0;                             // first row of this block
         const T_* hp = t > 0 ? Hs + (k - B) * H : h0.data_ptr<T_>() + b0 * H;  // h_{t-1}
@@ -242,11 +283,11 @@ std::vector<Tensor> gru_backward(const Tensor& grad_hs_, const Tensor& h0_, cons
         for (int64_t b = 0; b < n; ++b)
           gru_back_zh(H, G_t + b * H, zr_t + b * 2 * H, hh_t + b * H, hp + b * H, g_ + b * H,
                       da_t + b * 3 * H, da_t + b * 3 * H + 2 * H);
-        mm<T_>(false, n, H, H, da_t + 2 * H, 3 * H, Uh, H, T_(0), d, H);   // drh = da_h U_h
+        Wh(da_t + 2 * H, 3 * H, T_(0), d, H);                              // drh = da_h U_h
         for (int64_t b = 0; b < n; ++b)
           gru_back_r(H, d + b * H, zr_t + b * 2 * H, zr_t + b * 2 * H + H, hp + b * H,
                      g_ + b * H, da_t + b * 3 * H + H);
-        mm<T_>(false, n, H, 2 * H, da_t, 3 * H, Uzr, H, T_(1), g_, H);     // g += da_zr U_zr
+        Wzr(da_t, 3 * H, T_(1), g_, H);                                    // g += da_zr U_zr
       }
     });
   });
@@ -270,10 +311,11 @@ std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tens
     over_rows(B, [&](int64_t b0, int64_t b1) {
       const int64_t n = b1 - b0;
       const T_* h = h0.data_ptr<T_>() + b0 * H;
+      const StepWeight<T_> Wt(true, n, H, H, W, H);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t k = t * B + b0;
         T_ *y_t = Y + k * H, *h_t = Hs + k * H;
-        mm<T_>(true, n, H, H, h, H, W, H, T_(0), y_t, H);                   // h W_h^T
+        Wt(h, H, T_(0), y_t, H);                                            // h W_h^T
         for (int64_t b = 0; b < n; ++b) {
           add_tanh(H, X + (k + b) * H, y_t + b * H);
           if (M) {  // padded step: carry the state over
@@ -304,12 +346,13 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_hs_, const Tensor& y_,
     over_rows(B, [&](int64_t b0, int64_t b1) {
       const int64_t n = b1 - b0;
       T_* g_ = G0 + b0 * H;
+      const StepWeight<T_> Wn(false, n, H, H, W, H);
       for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t k = t * B + b0;
         for (int64_t b = 0; b < n; ++b)
           rnn_back_step(H, G + (k + b) * H, Y + (k + b) * H, M ? M[k + b] : T_(1),
                         g_ + b * H, D + (k + b) * H);
-        mm<T_>(false, n, H, H, D + k * H, H, W, H, M ? T_(1) : T_(0), g_, H);  // g (+)= da W_h
+        Wn(D + k * H, H, M ? T_(1) : T_(0), g_, H);                        // g (+)= da W_h
       }
     });
   });
