@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from textrnn.compare import summarise, table
+from textrnn.compare import _slim, summarise, table
 from textrnn.config import preset
 from textrnn.errors import TextrnnError
 from textrnn.train import bucketed_batches
@@ -31,13 +31,15 @@ def test_options_that_need_masking_are_refused_without_it():
 
 
 def test_summary_means_and_spreads_over_runs():
-    runs = [{"protocol": "split", "model": "gru", "preset": "default", "train_seconds": s,
-             "test": {"accuracy": a, "macro_f1": a - 0.01, "n": 334}}
-            for a, s in ((0.97, 10), (0.99, 20))]
-    (row,) = summarise(runs)
+    runs = [{"protocol": "split", "run": f"seed{i}", "model": "gru", "preset": "default",
+             "train_seconds": s, "history": [{}] * 3,
+             "val": {"accuracy": v}, "test": {"accuracy": a, "macro_f1": a - 0.01, "n": 334}}
+            for i, (a, v, s) in enumerate(((0.97, 0.95, 10), (0.99, 0.96, 20)))]
+    (row,) = summarise([_slim(r) for r in runs])
     assert row["runs"] == 2 and row["acc_mean"] == pytest.approx(0.98)
     assert row["acc_std"] == pytest.approx(0.0141421, rel=1e-4)
-    assert "98.00% ± 1.41" in table([row])
+    assert row["val_mean"] == pytest.approx(0.955) and row["test_size"] == 334
+    assert "| 95.50% ± 0.71 | 98.00% ± 1.41 |" in table([row])
 
 
 def test_tfidf_baseline_is_strong_on_bbc(bbc_dir):

@@ -1,0 +1,98 @@
+"""One lever at a time on top of the default preset: which changes gain on validation?
+
+    python benchmarks/levers.py              # about an hour on 2 cores; resumes where it stopped
+    python benchmarks/levers.py --only "max pooling" "bidirectional"
+
+Each lever is the default preset with a few settings changed, trained for both cells on
+the assignment's split with seeds 1, 2 and 3 (``textrnn compare``'s machinery, no
+baseline). Runs land in ``runs/levers/<lever>/`` (a lever whose ``compare.json`` is
+there is not rerun) and the table in ``results/levers.md``. Choose on the val column:
+the test column is printed because it is there, not to pick by.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from textrnn.checkpoint import write_atomic
+from textrnn.compare import run_compare
+from textrnn.runs import DataSpec
+
+LEVERS: dict[str, dict] = {
+    "default preset": {},
+    "max pooling": {"pooling": "max"},
+    "mean+max pooling": {"pooling": "meanmax"},
+    "bidirectional": {"bidirectional": True},
+    "2 stacked layers": {"num_layers": 2},
+    "600 tokens": {"maxlen": 600},
+    "10,000-word vocabulary": {"num_words": 10000},
+    "dropout 0.5": {"dropout": 0.5},
+    "word dropout 0.1": {"word_dropout": 0.1},
+    "label smoothing 0.1": {"label_smoothing": 0.1},
+    "weight decay 1e-4": {"weight_decay": 1e-4},
+}
+SEEDS = (1, 2, 3)
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def table(root: Path) -> str:
+    lines = ["| lever | settings | GRU val | GRU test | RNN val | RNN test | wall time |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, over in LEVERS.items():
+        f = root / slug(name) / "compare.json"
+        if not f.exists():
+            continue
+        res = json.loads(f.read_text())
+        cells = {}
+        for row in res["summary"]:
+            cells[row["model"]] = row
+        pm = lambda m, s: f"{100 * m:.2f} ± {100 * s:.2f}"  # noqa: E731
+        parts = []
+        for model in ("gru", "rnn"):
+            r = cells[model]
+            parts += [pm(r["val_mean"], r["val_std"]), pm(r["acc_mean"], r["acc_std"])]
+        settings = ", ".join(f"{k}={v}" for k, v in over.items()) or "-"
+        lines.append(f"| {name} | {settings} | " + " | ".join(parts)
+                     + f" | {res['seconds'] / 60:.1f} min |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="+", metavar="LEVER", help="run only these levers")
+    ap.add_argument("--runs", default="runs/levers", help="where the runs go (runs/levers)")
+    ap.add_argument("--results", default="results/levers.md", help="the table (results/levers.md)")
+    args = ap.parse_args(argv)
+    root = Path(args.runs)
+    for name, over in LEVERS.items():
+        if args.only and name not in args.only:
+            continue
+        d = root / slug(name)
+        if (d / "compare.json").exists():
+            continue
+        t0 = time.perf_counter()
+        run_compare(["gru", "rnn"], ["default"], DataSpec(), ("split",), SEEDS, baseline=False,
+                    out=d, results=d, log=lambda s: None, **over)
+        res = json.loads((d / "compare.json").read_text())
+        val = {r["model"]: statistics.mean([x["val_accuracy"] for x in res["runs"]
+                                            if x["model"] == r["model"]]) for r in res["summary"]}
+        print(f"{name}: val GRU {100 * val['gru']:.2f}%, RNN {100 * val['rnn']:.2f}% "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    out = Path(args.results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, lambda p: p.write_text(table(root) + "\n"))
+    print(table(root))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
