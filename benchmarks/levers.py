@@ -28,6 +28,7 @@ LEVERS: dict[str, dict] = {
     "default preset": {},
     "max pooling": {"pooling": "max"},
     "mean+max pooling": {"pooling": "meanmax"},
+    "attention pooling": {"pooling": "attention"},
     "bidirectional": {"bidirectional": True},
     "2 stacked layers": {"num_layers": 2},
     "600 tokens": {"maxlen": 600},
@@ -36,6 +37,7 @@ LEVERS: dict[str, dict] = {
     "word dropout 0.1": {"word_dropout": 0.1},
     "label smoothing 0.1": {"label_smoothing": 0.1},
     "weight decay 1e-4": {"weight_decay": 1e-4},
+    "word2vec embeddings": {"pretrain": "word2vec"},
 }
 SEEDS = (1, 2, 3)
 

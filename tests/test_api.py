@@ -141,3 +141,24 @@ def test_short_bbc_training_is_well_above_chance(bbc):
     clf.fit(part["train"].texts, part["train"].labels, part["val"].texts, part["val"].labels)
     acc = clf.score(part["test"].texts, part["test"].labels)
     assert acc > 0.5, clf.history_
+
+
+def test_word2vec_start_is_deterministic_and_replaces_the_random_embedding(small):
+    pytest.importorskip("gensim")
+    from textrnn.model import RecurrentClassifier
+    from textrnn.pretrain import word2vec_init
+    from textrnn.tokenizer import Tokenizer
+    texts = small[0]
+    tok = Tokenizer(500).fit(texts)
+    rows = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = RecurrentClassifier(tok.vocab_size, 5, TextClassifier(model="gru", **TINY).config)
+        before = m.embedding.weight.detach().clone()
+        frac = word2vec_init(m.embedding, texts, tok, seed=1, scale=0.05, epochs=2)
+        rows.append(m.embedding.weight.detach().clone())
+    assert frac > 0.9
+    assert torch.equal(rows[0], rows[1])                       # same seed, same vectors
+    assert not torch.allclose(rows[0][1:], before[1:])
+    assert torch.equal(rows[0][0], before[0])                  # padding row untouched
+    assert rows[0][1:].std().item() == pytest.approx(0.05 / 3 ** 0.5, rel=0.05)

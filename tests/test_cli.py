@@ -193,6 +193,19 @@ def test_train_writes_a_complete_run_directory(run_dir):
     assert f"run directory: {out}" in r.out
 
 
+def test_training_options_reach_the_saved_config(cli, small_csv, tmp_path):
+    pytest.importorskip("gensim")
+    out = tmp_path / "opts"
+    r = cli("train", "--data", small_csv, "--out", out, *TINY, "--pooling", "attention",
+            "--pretrain", "word2vec", "--label-smoothing", "0.1", "--model", "rnn")
+    assert r.rc == 0, r.err
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert (cfg["pooling"], cfg["pretrain"], cfg["label_smoothing"], cfg["model"]) == \
+        ("attention", "word2vec", 0.1, "rnn")
+    r = cli("test", out, "--json")                  # and the saved model loads back
+    assert r.rc == 0, r.err
+
+
 def test_run_directory_files_are_not_private(run_dir):
     """Files written via temporary names get normal permissions (umask), not 0600."""
     out, _ = run_dir

@@ -73,6 +73,9 @@ class TextClassifier:
         self.tokenizer_ = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
                                     min_count=cfg.min_count).fit(tok_texts)
         self.model_ = RecurrentClassifier(self.tokenizer_.vocab_size, len(self.classes_), cfg)
+        if cfg.pretrain == "word2vec":
+            from .pretrain import word2vec_init
+            word2vec_init(self.model_.embedding, texts, self.tokenizer_, cfg.seed, cfg.embedding_init)
         train = (self._encode(texts), self._label_ids(labels))
         val = (self._encode(X_val), self._label_ids(y_val)) if X_val is not None else None
         self.history_ = fit_loop(self.model_, cfg, train, val, self.device, self.verbose)

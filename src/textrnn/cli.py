@@ -72,13 +72,15 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
     g.add_argument("--min-count", type=int, help="drop words seen fewer times in training")
     g.add_argument("--schedule", choices=("constant", "cosine"), help="learning-rate schedule")
     g.add_argument("--impl", choices=("reference", "loop", "fast"), help="recurrence implementation")
+    g.add_argument("--pretrain", choices=("none", "word2vec"),
+                   help="start the embedding from word2vec trained on the training texts (needs gensim)")
 
 
 # the Config fields that _model_args exposes as options (seed apart: compare has --seeds)
 _SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "maxlen", "num_words",
              "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout",
              "pooling", "patience", "clip", "impl", "label_smoothing", "schedule",
-             "word_dropout", "min_count")
+             "word_dropout", "min_count", "pretrain")
 
 
 def _config(args, model: str | None = None, preset_name: str | None = None):

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from .errors import TextrnnError
 
 MODELS = ("rnn", "gru")
-POOLINGS = ("last", "mean", "max", "meanmax")
+POOLINGS = ("last", "mean", "max", "meanmax", "attention")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Config:
     # model
     embedding_dim: int = 128
     embedding_init: float | None = 0.05  # U(-a, a) as in Keras; None = torch's N(0, 1)
+    pretrain: str = "none"           # 'word2vec': start from vectors trained on the train texts
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = False
@@ -52,6 +53,7 @@ class Config:
     def validate(self) -> "Config":
         checks = [
             (self.model in MODELS, f"model must be one of {', '.join(MODELS)}"),
+            (self.pretrain in ("none", "word2vec"), "pretrain must be 'none' or 'word2vec'"),
             (self.pooling in POOLINGS, f"pooling must be one of {', '.join(POOLINGS)}"),
             (self.padding in ("pre", "post"), "padding must be 'pre' or 'post'"),
             (self.truncating in ("pre", "post"), "truncating must be 'pre' or 'post'"),

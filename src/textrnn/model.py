@@ -30,6 +30,16 @@ def pool(outputs: Tensor, h_n: Tensor, mask: Tensor | None, how: str,
     return mx if how == "max" else torch.cat([mean, mx], dim=-1)
 
 
+def attend(outputs: Tensor, mask: Tensor | None, score: nn.Linear) -> Tensor:
+    """Attention pooling: a learned weighting of the steps, ``softmax_t(w · o_t)``, so
+    the model can lean on the few words that carry the topic instead of all of them."""
+    logits = score(outputs).squeeze(-1)                        # (B, T)
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(logits, dim=1).nan_to_num(0.0)     # all-padding rows -> 0
+    return torch.einsum("bt,btd->bd", weights, outputs)
+
+
 class RecurrentClassifier(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int, cfg: Config) -> None:
         super().__init__()
@@ -49,6 +59,7 @@ class RecurrentClassifier(nn.Module):
                          bidirectional=cfg.bidirectional, dropout=cfg.dropout, impl=cfg.impl)
         self.dropout = Dropout(cfg.dropout)
         features = cfg.hidden_size * self.rnn.num_directions
+        self.score = nn.Linear(features, 1, bias=False) if cfg.pooling == "attention" else None
         self.head = nn.Linear(features * (2 if cfg.pooling == "meanmax" else 1), num_classes)
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -56,5 +67,8 @@ class RecurrentClassifier(nn.Module):
         mask = ids != 0 if self.cfg.mask else None
         x = self.dropout(self.embedding(ids))
         outputs, h_n = self.rnn(x, mask=mask)
-        features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions)
+        if self.score is not None:
+            features = attend(outputs, mask, self.score)
+        else:
+            features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions)
         return self.head(self.dropout(features))
