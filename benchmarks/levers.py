@@ -5,7 +5,8 @@
 
 Each lever is the default preset with a few settings changed, trained for both cells on
 the assignment's split with seeds 1, 2 and 3 (``textrnn compare``'s machinery, no
-baseline). Runs land in ``runs/levers/<lever>/`` (a lever whose ``compare.json`` is
+baseline; a lever that matches a cell's preset, like the GRU's own cosine schedule,
+simply repeats its default runs). Runs land in ``runs/levers/<lever>/`` (a lever whose ``compare.json`` is
 there is not rerun) and the table in ``results/levers.md``. Choose on the val column:
 the test column is printed because it is there, not to pick by.
 """
@@ -31,8 +32,12 @@ LEVERS: dict[str, dict] = {
     "attention pooling": {"pooling": "attention"},
     "bidirectional": {"bidirectional": True},
     "2 stacked layers": {"num_layers": 2},
+    "200 tokens": {"maxlen": 200},
     "600 tokens": {"maxlen": 600},
     "10,000-word vocabulary": {"num_words": 10000},
+    "min count 2": {"min_count": 2},
+    "constant rate, 12 epochs": {"schedule": "constant", "epochs": 12, "patience": 4},
+    "cosine decay, 15 epochs": {"schedule": "cosine", "epochs": 15, "patience": 6},
     "dropout 0.5": {"dropout": 0.5},
     "word dropout 0.1": {"word_dropout": 0.1},
     "label smoothing 0.1": {"label_smoothing": 0.1},

@@ -61,6 +61,25 @@ def test_impl_equals_reference_forward_and_backward(cls, impl):
         _close(gp1[n], gp2[n])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@both
+def test_fast_on_cuda_equals_reference_on_cpu(cls):
+    """The fast path's Python loops on CUDA (the C++ loops are CPU only)."""
+    fast, ref = _pair(cls, "fast", num_layers=2, bidirectional=True)
+    fast = fast.cuda()
+    torch.manual_seed(1)
+    x = torch.randn(3, 6, 3, dtype=DT)
+    mask = lengths_to_mask(torch.tensor([6, 4, 2]), 6, "post")
+    grads = []
+    for layer, dev in ((fast, "cuda"), (ref, "cpu")):
+        xi = x.clone().to(dev).requires_grad_()
+        out, h_n = layer(xi, mask=mask.to(dev))
+        (out.sin().sum() + h_n.cos().sum()).backward()
+        grads.append([out.cpu(), h_n.cpu(), xi.grad.cpu()] + [p.grad.cpu() for p in layer.parameters()])
+    for a, b in zip(*grads):
+        _close(a, b, atol=1e-10)
+
+
 @both
 def test_bad_arguments(cls):
     with pytest.raises(ValueError):
