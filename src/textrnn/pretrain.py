@@ -1,6 +1,6 @@
 """Word vectors pre-trained on the training texts only, as the embedding's starting point.
 
-1,557 articles are few for learning 20,000 embeddings from the labels alone; word2vec
+1,557 articles are few for learning 10,000 embeddings from the labels alone; word2vec
 learns them from co-occurrence in the same texts first (no outside corpus, no test
 text), then training fine-tunes them. Optional: needs gensim (``textrnn[word2vec]``).
 """
