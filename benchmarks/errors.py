@@ -7,7 +7,8 @@ runs with different seeds) are grouped by model. For each group it prints every 
 val and test accuracy, the accuracy of averaging the runs' probabilities (a seed
 ensemble: measured here, not part of any preset), and the TF-IDF + linear SVM baseline
 refit on the same split. Then each test article that any of them gets wrong, with its
-label, what each model predicts, and its title: the accuracy issue's error analysis.
+label, what each model predicts, and its title, and the errors counted by true class:
+the accuracy issue's error analysis.
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         cells = [names[p[i]] if p[i] != y[i] else "." for p in test_pred.values()]
         title = parts["test"].texts[i].strip().split("\n")[0][:60]
         print(f"| {splits['test'][i]} | {names[y[i]]} | " + " | ".join(cells) + f" | {title} |")
+
+    print("\ntest errors by true class (averaged predictions)")
+    print("| class | test articles | " + " | ".join(test_pred) + " |")
+    print("|---|---:|" + "---:|" * len(test_pred))
+    for k, name in enumerate(names):
+        rows = y == k
+        errs = [int(np.sum(p[rows] != k)) for p in test_pred.values()]
+        print(f"| {name} | {int(rows.sum())} | " + " | ".join(map(str, errs)) + " |")
     return 0
 
 
