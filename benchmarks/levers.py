@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -75,9 +74,7 @@ def table(root: Path) -> str:
         if not f.exists():
             continue
         res = json.loads(f.read_text())
-        cells = {}
-        for row in res["summary"]:
-            cells[row["model"]] = row
+        cells = {row["model"]: row for row in res["summary"]}
         pm = lambda m, s: f"{100 * m:.2f} ± {100 * s:.2f}"  # noqa: E731
         parts = []
         for model in ("gru", "rnn"):
@@ -106,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         run_compare(["gru", "rnn"], ["default"], DataSpec(), ("split",), SEEDS, baseline=False,
                     out=d, results=d, log=lambda s: None, **{**BASE, **over})
         res = json.loads((d / "compare.json").read_text())
-        val = {r["model"]: statistics.mean([x["val_accuracy"] for x in res["runs"]
-                                            if x["model"] == r["model"]]) for r in res["summary"]}
+        val = {r["model"]: r["val_mean"] for r in res["summary"]}
         print(f"{name}: val GRU {100 * val['gru']:.2f}%, RNN {100 * val['rnn']:.2f}% "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     out = Path(args.results)
