@@ -10,13 +10,16 @@ from .layers import GRU, RNN, Dropout
 
 
 def pool(outputs: Tensor, h_n: Tensor, mask: Tensor | None, how: str,
-         num_directions: int) -> Tensor:
+         num_directions: int, score: nn.Linear | None = None) -> Tensor:
     """Summarise ``(B, T, D)`` outputs as ``(B, D)`` (``2D`` for 'meanmax').
 
     'last' is the final state of the top layer (both directions concatenated): what
     the assignment uses, and the weakest on long texts, since everything must survive
-    to the last step. 'mean' and 'max' look at every step and ignore padding.
+    to the last step. 'mean', 'max' and 'attention' (weights from ``score``) look at
+    every step and ignore padding.
     """
+    if how == "attention":
+        return attend(outputs, mask, score)
     if how == "last":
         return torch.cat(list(h_n[-num_directions:]), dim=-1)
     if mask is None:
@@ -67,8 +70,5 @@ class RecurrentClassifier(nn.Module):
         mask = ids != 0 if self.cfg.mask else None
         x = self.dropout(self.embedding(ids))
         outputs, h_n = self.rnn(x, mask=mask)
-        if self.score is not None:
-            features = attend(outputs, mask, self.score)
-        else:
-            features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions)
+        features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions, self.score)
         return self.head(self.dropout(features))

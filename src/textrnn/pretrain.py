@@ -44,7 +44,7 @@ def word2vec_init(embedding: nn.Embedding, texts: Sequence[str], tokenizer: Toke
     if not ids:
         return 0.0
     v = torch.from_numpy(np.stack(vecs)).float()
-    target = (scale if scale is not None else 3 ** 0.5) / 3 ** 0.5   # std of U(-a, a)
+    target = scale / 3 ** 0.5 if scale is not None else 1.0   # std of U(-a, a), or N(0, 1)
     v = (v - v.mean()) * (target / v.std().clamp(min=1e-8))
     with torch.no_grad():
         embedding.weight[torch.tensor(ids)] = v
