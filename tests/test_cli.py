@@ -197,11 +197,12 @@ def test_training_options_reach_the_saved_config(cli, small_csv, tmp_path):
     pytest.importorskip("gensim")
     out = tmp_path / "opts"
     r = cli("train", "--data", small_csv, "--out", out, *TINY, "--pooling", "attention",
-            "--pretrain", "word2vec", "--label-smoothing", "0.1", "--model", "rnn")
+            "--pretrain", "word2vec", "--label-smoothing", "0.1", "--model", "rnn",
+            "--select", "acc")
     assert r.rc == 0, r.err
     cfg = json.loads((out / "config.json").read_text())["config"]
-    assert (cfg["pooling"], cfg["pretrain"], cfg["label_smoothing"], cfg["model"]) == \
-        ("attention", "word2vec", 0.1, "rnn")
+    assert (cfg["pooling"], cfg["pretrain"], cfg["label_smoothing"], cfg["model"],
+            cfg["select"]) == ("attention", "word2vec", 0.1, "rnn", "acc")
     r = cli("test", out, "--json")                  # and the saved model loads back
     assert r.rc == 0, r.err
 

@@ -6,7 +6,8 @@ import torch
 from textrnn.compare import _slim, summarise, table
 from textrnn.config import preset
 from textrnn.errors import TextrnnError
-from textrnn.train import bucketed_batches
+from textrnn.model import RecurrentClassifier
+from textrnn.train import _score, bucketed_batches, evaluate, fit
 
 
 def test_bucketed_batches_cover_every_item_once_and_group_similar_lengths():
@@ -28,6 +29,33 @@ def test_options_that_need_masking_are_refused_without_it():
         preset("seed", "gru", word_dropout=0.1)
     with pytest.raises(TextrnnError, match="schedule"):
         preset("default", "gru", schedule="linear")
+
+
+def test_selection_scores_rank_accuracy_first_then_loss():
+    a = {"train_loss": 0.1, "val_loss": 0.30, "val_acc": 0.97}
+    b = {"train_loss": 0.1, "val_loss": 0.20, "val_acc": 0.96}
+    c = {"train_loss": 0.1, "val_loss": 0.25, "val_acc": 0.97}
+    assert min([a, b, c], key=lambda r: _score(r, "loss")) is b
+    assert min([a, b, c], key=lambda r: _score(r, "acc")) is c
+    assert _score({"train_loss": 0.5}, "acc") == (0.5,)
+
+
+@pytest.mark.parametrize("select", ["loss", "acc"])
+def test_fit_keeps_the_weights_of_the_epoch_it_marks_best(select):
+    torch.manual_seed(0)
+    x = torch.randint(1, 50, (96, 12))
+    y = (x[:, 0] > 25).long()  # learnable, but not perfectly in a few epochs
+    cfg = preset("default", "gru", epochs=6, patience=None, embedding_dim=8, hidden_size=8,
+                 batch_size=16, select=select, seed=0)
+    model = RecurrentClassifier(50, 2, cfg)
+    history = fit(model, cfg, (x[:64], y[:64]), (x[64:], y[64:]), verbose=False)
+    best = [r for r in history if r["best"]]
+    assert len(best) == 1
+    assert best[0] == min(history, key=lambda r: _score(r, select))
+    loss, acc = evaluate(model, x[64:], y[64:], "cpu", True)
+    assert (loss, acc) == pytest.approx((best[0]["val_loss"], best[0]["val_acc"]))
+    with pytest.raises(TextrnnError, match="select"):
+        preset("default", "gru", select="f1")
 
 
 def test_summary_means_and_spreads_over_runs():

@@ -65,7 +65,9 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
                    help="read each document in both directions")
     g.add_argument("--dropout", type=float, help="dropout on embeddings, between layers, before the head")
     g.add_argument("--pooling", choices=POOLINGS, help="how outputs over time become one vector")
-    g.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
+    g.add_argument("--patience", type=int, help="stop after N epochs without a better val score")
+    g.add_argument("--select", choices=("loss", "acc"),
+                   help="keep the epoch with the best val loss, or val accuracy (ties: loss)")
     g.add_argument("--clip", type=float, help="max gradient norm")
     g.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing")
     g.add_argument("--word-dropout", type=float, help="training only: delete tokens with this probability")
@@ -80,7 +82,7 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
 _SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "maxlen", "num_words",
              "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout",
              "pooling", "patience", "clip", "impl", "label_smoothing", "schedule",
-             "word_dropout", "min_count", "pretrain")
+             "word_dropout", "min_count", "pretrain", "select")
 
 
 def _config(args, model: str | None = None, preset_name: str | None = None):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import time
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -66,7 +65,8 @@ def evaluate(model: nn.Module, ids: Tensor, y: Tensor, device: str,
 def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
         val: tuple[Tensor, Tensor] | None, device: str = "cpu",
         verbose: bool = True) -> list[dict]:
-    """Train in place and leave the best-by-validation-loss weights in ``model``.
+    """Train in place and leave the best weights by validation loss (``cfg.select='loss'``)
+    or by validation accuracy, ties broken by loss (``'acc'``), in ``model``.
 
     Returns the history: one dict per epoch with train/val loss and accuracy.
     Padding-only columns are trimmed from each batch only when the model masks
@@ -86,7 +86,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     x, y = train
     lengths = (x != 0).sum(1)
     history: list[dict] = []
-    best, best_state, bad_epochs = float("inf"), None, 0
+    best, best_state, bad_epochs = (float("inf"),), None, 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -121,7 +121,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
         if verbose:
             tqdm.write(f"epoch {epoch:>3}  " + "  ".join(
                 f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
-        score = row.get("val_loss", row["train_loss"])
+        score = _score(row, cfg.select)
         if score < best:
             best, bad_epochs = score, 0
             best_state = copy.deepcopy(model.state_dict())
@@ -131,7 +131,15 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    best_epoch = int(np.argmin([r.get("val_loss", r["train_loss"]) for r in history])) + 1
+    best_epoch = min(history, key=lambda r: (_score(r, cfg.select), r["epoch"]))["epoch"]
     for r in history:
         r["best"] = r["epoch"] == best_epoch
     return history
+
+
+def _score(row: dict, select: str) -> tuple[float, ...]:
+    """Lower is better. Accuracy moves in steps of one article, so on 'acc' the loss
+    breaks ties; without a validation split both fall back to the training loss."""
+    if "val_loss" not in row:
+        return (row["train_loss"],)
+    return (-row["val_acc"], row["val_loss"]) if select == "acc" else (row["val_loss"],)
