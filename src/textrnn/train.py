@@ -86,7 +86,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     x, y = train
     lengths = (x != 0).sum(1)
     history: list[dict] = []
-    best, best_state, bad_epochs = (float("inf"),), None, 0
+    best, best_state, best_epoch, bad_epochs = (float("inf"),), None, 0, 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -123,7 +123,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
         score = _score(row, cfg.select)
         if score < best:
-            best, bad_epochs = score, 0
+            best, best_epoch, bad_epochs = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1
@@ -131,7 +131,6 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    best_epoch = min(history, key=lambda r: (_score(r, cfg.select), r["epoch"]))["epoch"]
     for r in history:
         r["best"] = r["epoch"] == best_epoch
     return history
