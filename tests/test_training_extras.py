@@ -7,7 +7,7 @@ from textrnn.compare import _slim, summarise, table
 from textrnn.config import preset
 from textrnn.errors import TextrnnError
 from textrnn.model import RecurrentClassifier
-from textrnn.train import _score, bucketed_batches, evaluate, fit
+from textrnn.train import _score, average_weights, bucketed_batches, evaluate, fit
 
 
 def test_bucketed_batches_cover_every_item_once_and_group_similar_lengths():
@@ -56,6 +56,35 @@ def test_fit_keeps_the_weights_of_the_epoch_it_marks_best(select):
     assert (loss, acc) == pytest.approx((best[0]["val_loss"], best[0]["val_acc"]))
     with pytest.raises(TextrnnError, match="select"):
         preset("default", "gru", select="f1")
+
+
+def test_average_weights_is_the_mean_of_float_tensors_and_keeps_the_rest():
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(3)}
+    got = average_weights([a, b])
+    assert torch.equal(got["w"], torch.tensor([2.0, 4.0])) and torch.equal(got["n"], a["n"])
+    assert average_weights([a]) is a
+
+
+def test_fit_with_average_follows_the_same_path_and_keeps_the_mean_of_the_best_epochs():
+    torch.manual_seed(0)
+    x = torch.randint(1, 50, (96, 12))
+    y = (x[:, 0] > 25).long()
+    runs = {}
+    for k in (1, 3):
+        cfg = preset("default", "rnn", epochs=5, patience=None, embedding_dim=8, hidden_size=8,
+                     batch_size=16, average=k, seed=0)
+        torch.manual_seed(1)  # the same initial weights
+        model = RecurrentClassifier(50, 2, cfg)
+        runs[k] = (model, fit(model, cfg, (x[:64], y[:64]), (x[64:], y[64:]), verbose=False))
+    (one, h1), (three, h3) = runs[1], runs[3]
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("best", "seconds")} for r in h]  # noqa: E731
+    assert strip(h1) == strip(h3)  # averaging changes what is kept, not the training
+    marked = sorted(r["epoch"] for r in h3 if r["best"])
+    assert marked == sorted(r["epoch"] for r in sorted(h3, key=lambda r: r["val_loss"])[:3])
+    assert not torch.equal(one.head.weight, three.head.weight)
+    with pytest.raises(TextrnnError, match="average"):
+        preset("default", "gru", average=0)
 
 
 def test_summary_means_and_spreads_over_runs():

@@ -68,6 +68,8 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
     g.add_argument("--patience", type=int, help="stop after N epochs without a better val score")
     g.add_argument("--select", choices=("loss", "acc"),
                    help="keep the epoch with the best val loss, or val accuracy (ties: loss)")
+    g.add_argument("--average", type=int, metavar="N",
+                   help="keep the mean weights of the N best epochs (1: the best epoch)")
     g.add_argument("--clip", type=float, help="max gradient norm")
     g.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing")
     g.add_argument("--word-dropout", type=float, help="training only: delete tokens with this probability")
@@ -82,7 +84,7 @@ def _model_args(p: argparse.ArgumentParser, single: bool = True) -> None:
 _SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "maxlen", "num_words",
              "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout",
              "pooling", "patience", "clip", "impl", "label_smoothing", "schedule",
-             "word_dropout", "min_count", "pretrain", "select")
+             "word_dropout", "min_count", "pretrain", "select", "average")
 
 
 def _config(args, model: str | None = None, preset_name: str | None = None):

@@ -66,7 +66,8 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
         val: tuple[Tensor, Tensor] | None, device: str = "cpu",
         verbose: bool = True) -> list[dict]:
     """Train in place and leave the best weights by validation loss (``cfg.select='loss'``)
-    or by validation accuracy, ties broken by loss (``'acc'``), in ``model``.
+    or by validation accuracy, ties broken by loss (``'acc'``), in ``model``; with
+    ``cfg.average`` N > 1, the mean of the weights of the N best epochs.
 
     Returns the history: one dict per epoch with train/val loss and accuracy.
     Padding-only columns are trimmed from each batch only when the model masks
@@ -86,7 +87,8 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     x, y = train
     lengths = (x != 0).sum(1)
     history: list[dict] = []
-    best, best_state, best_epoch, bad_epochs = (float("inf"),), None, 0, 0
+    best, bad_epochs = (float("inf"),), 0
+    kept: list[tuple[tuple, int, dict]] = []  # (score, epoch, weights) of the best epochs
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -122,18 +124,29 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
             tqdm.write(f"epoch {epoch:>3}  " + "  ".join(
                 f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
         score = _score(row, cfg.select)
+        if len(kept) < cfg.average or score < kept[-1][0]:
+            kept.append((score, epoch, copy.deepcopy(model.state_dict())))
+            kept = sorted(kept, key=lambda k: k[:2])[:cfg.average]
         if score < best:
-            best, best_epoch, bad_epochs = score, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best, bad_epochs = score, 0
         else:
             bad_epochs += 1
             if cfg.patience is not None and bad_epochs >= cfg.patience:
                 break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if kept:
+        model.load_state_dict(average_weights([w for _, _, w in kept]))
     for r in history:
-        r["best"] = r["epoch"] == best_epoch
+        r["best"] = any(r["epoch"] == e for _, e, _ in kept)
     return history
+
+
+def average_weights(states: list[dict]) -> dict:
+    """The mean of several checkpoints of one run (Izmailov et al. 2018): the epochs
+    near the best lie in one basin, and their mean often generalises better than any."""
+    if len(states) == 1:
+        return states[0]
+    return {k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
+            for k, v in states[0].items()}
 
 
 def _score(row: dict, select: str) -> tuple[float, ...]:
