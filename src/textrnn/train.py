@@ -87,8 +87,8 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     x, y = train
     lengths = (x != 0).sum(1)
     history: list[dict] = []
-    best, bad_epochs = (float("inf"),), 0
-    kept: list[tuple[tuple, int, dict]] = []  # (score, epoch, weights) of the best epochs
+    kept: list[tuple[tuple, int, dict]] = []  # (score, epoch, weights), best first
+    bad_epochs = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -124,15 +124,12 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
             tqdm.write(f"epoch {epoch:>3}  " + "  ".join(
                 f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
         score = _score(row, cfg.select)
+        bad_epochs = 0 if not kept or score < kept[0][0] else bad_epochs + 1
         if len(kept) < cfg.average or score < kept[-1][0]:
-            kept.append((score, epoch, copy.deepcopy(model.state_dict())))
-            kept = sorted(kept, key=lambda k: k[:2])[:cfg.average]
-        if score < best:
-            best, bad_epochs = score, 0
-        else:
-            bad_epochs += 1
-            if cfg.patience is not None and bad_epochs >= cfg.patience:
-                break
+            kept = sorted(kept + [(score, epoch, copy.deepcopy(model.state_dict()))],
+                          key=lambda k: k[:2])[:cfg.average]
+        if cfg.patience is not None and bad_epochs >= cfg.patience:
+            break
     if kept:
         model.load_state_dict(average_weights([w for _, _, w in kept]))
     for r in history:
