@@ -20,7 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from textrnn.api import TextClassifier
-from textrnn.baselines import tfidf_svm
+from textrnn.study.baselines import tfidf_svm
 from textrnn.errors import TextrnnError
 from textrnn.runs import stored_data_spec
 

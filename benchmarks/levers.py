@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from textrnn.checkpoint import write_atomic
-from textrnn.compare import run_compare
+from textrnn.study.compare import run_compare
 from textrnn.runs import DataSpec
 
 # The default preset as it was when the sweep ran; every lever starts from it, so the

@@ -18,7 +18,7 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from textrnn.bench import CLASSES, VOCAB, _Head, _train_step
+from textrnn.study.bench import CLASSES, VOCAB, _Head, _train_step
 from textrnn.layers import GRU
 
 

@@ -14,7 +14,7 @@ import pytest
 from textrnn.cli import main
 from textrnn.config import preset
 from textrnn.errors import TextrnnError
-from textrnn.report import OVERFULL_PT, write_report
+from textrnn.study.report import OVERFULL_PT, write_report
 from textrnn.runs import DataSpec, train_run
 
 TINY = dict(epochs=1, maxlen=30, num_words=500, hidden_size=8, embedding_dim=8)
@@ -186,7 +186,7 @@ def test_style_dir_without_cvpr_sty(runs, tmp_path):
 
 
 def test_missing_pdflatex_says_how_to_install(runs, tmp_path, monkeypatch):
-    import textrnn.report as report_mod
+    import textrnn.study.report as report_mod
     monkeypatch.setattr(report_mod.shutil, "which", lambda name: None)
     with pytest.raises(TextrnnError, match="pdflatex not found.*install-latex.sh"):
         write_report([runs["gru-default"]], tmp_path / "r.pdf")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from textrnn.compare import _slim, summarise, table
+from textrnn.study.compare import _slim, summarise, table
 from textrnn.config import preset
 from textrnn.errors import TextrnnError
 from textrnn.model import RecurrentClassifier
@@ -100,7 +100,7 @@ def test_summary_means_and_spreads_over_runs():
 
 
 def test_tfidf_baseline_is_strong_on_bbc(bbc_dir):
-    from textrnn.baselines import baseline_run
+    from textrnn.study.baselines import baseline_run
     from textrnn.runs import DataSpec
     m = baseline_run(DataSpec(), None, log=lambda s: None)
     assert m["data"]["sizes"] == {"train": 1557, "val": 334, "test": 334}

@@ -164,7 +164,7 @@ def cmd_predict(args) -> None:
 def cmd_compare(args) -> None:
     """Every --models x --presets pair (and the TF-IDF baseline) under each protocol."""
     from .api import resolve_device
-    from .compare import run_compare, table
+    from .study.compare import run_compare, table
     overrides = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
     seeds = args.seeds or [args.seed if args.seed is not None else 42]
     result = run_compare(args.models, args.presets, _data_spec(args), args.protocols, seeds,
@@ -176,8 +176,8 @@ def cmd_compare(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    """Speed of the implementations side by side (see textrnn.bench)."""
-    from . import bench
+    """Speed of the implementations side by side (see textrnn.study.bench)."""
+    from .study import bench
     from .checkpoint import write_json
     shapes = bench.SHAPES[:1] if args.quick else bench.SHAPES
     rows = bench.run(shapes, args.cells, rounds=args.rounds, iters=args.iters,
@@ -195,8 +195,8 @@ def cmd_bench(args) -> None:
 
 
 def cmd_report(args) -> None:
-    """The one-page CVPR-format report of some run directories (see textrnn.report)."""
-    from .report import write_report
+    """The one-page CVPR-format report of some run directories (see textrnn.study.report)."""
+    from .study.report import write_report
     r = write_report(args.run_dirs, args.out, style_dir=args.style_dir, title=args.title,
                      author=args.author)
     print(f"report: {r.pdf} ({r.pages} page; LaTeX source {r.tex}, figure {r.figure})")
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=cmd_bench)
 
-    from .report import DEFAULT_TITLE
+    from .study.report import DEFAULT_TITLE
     p = sub.add_parser("report", help="write a one-page CVPR-format PDF report of some runs",
                        description="Write a one-page report in the CVPR layout (two columns, "
                                    "10-point Times, US letter) from run directories: method, "

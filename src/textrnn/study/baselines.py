@@ -14,9 +14,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
-from .checkpoint import CONFIG, METRICS, atomic_dir, write_json
-from .metrics import classification_metrics
-from .plots import plot_confusion
+from ..checkpoint import CONFIG, METRICS, atomic_dir, write_json
+from ..metrics import classification_metrics
+from ..plots import plot_confusion
 
 SETTINGS = {"ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True, "C": 1.0}
 

@@ -17,9 +17,9 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .baselines import baseline_run
-from .checkpoint import write_atomic, write_json
-from .config import preset
-from .runs import DataSpec, train_run
+from ..checkpoint import write_atomic, write_json
+from ..config import preset
+from ..runs import DataSpec, train_run
 
 PROTOCOLS = ("split", "dedupe", "cv")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .layers import GRU, RNN
+from ..layers import GRU, RNN
 
 ROOT = Path(__file__).resolve().parents[2]   # the repository, in a source checkout
 SHAPES = [dict(batch=32, steps=100, embed=64, hidden=128),
@@ -156,8 +156,8 @@ def table(rows: list[dict]) -> str:
 
 def full_run_seconds(model: str = "gru") -> tuple[float, dict]:
     """Wall time of one full default-preset training on the BBC data (no files written)."""
-    from .config import preset
-    from .runs import DataSpec, train_run
+    from ..config import preset
+    from ..runs import DataSpec, train_run
     t0 = time.perf_counter()
     m = train_run(preset("default", model), DataSpec(), None, verbose=False, log=lambda s: None)
     return time.perf_counter() - t0, m

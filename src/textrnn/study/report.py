@@ -25,9 +25,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoint import CONFIG, METRICS, read_json, write_atomic
-from .config import MODELS, Config
-from .errors import TextrnnError
+from ..checkpoint import CONFIG, METRICS, read_json, write_atomic
+from ..config import MODELS, Config
+from ..errors import TextrnnError
 
 DEFAULT_TITLE = "Vanilla RNN versus GRU for News Topic Classification"
 CELL_NAMES = {"rnn": "Vanilla RNN", "gru": "GRU"}
