@@ -15,6 +15,7 @@ from .checkpoint import CONFIG, VOCAB, WEIGHTS, check_run_dir, read_json, write_
 from .config import Config, preset
 from .errors import TextrnnError
 from .model import RecurrentClassifier
+from .resume import Checkpoints, list_checkpoints
 from .tokenizer import Tokenizer
 from .train import fit as fit_loop
 from .train import predict_logits
@@ -58,27 +59,42 @@ class TextClassifier:
     # -- training --------------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence, X_val: Sequence[str] | None = None,
             y_val: Sequence | None = None, *, classes: Sequence | None = None,
-            extra_texts: Sequence[str] = ()) -> "TextClassifier":
+            extra_texts: Sequence[str] = (), checkpoint_dir: str | Path | None = None,
+            save_every: int = 0, resume: bool = False) -> "TextClassifier":
         """Train on ``texts``; early stopping and model selection use ``X_val``/``y_val``
         (without them, on the training loss). ``classes`` fixes the label order;
-        ``extra_texts`` are fed to the tokenizer only (the seed preset's leak)."""
+        ``extra_texts`` are fed to the tokenizer only (the seed preset's leak).
+
+        With ``checkpoint_dir``, a checkpoint is saved there at the end of each epoch
+        and every ``save_every`` batches (and on SIGINT / SIGTERM, which then raise
+        :class:`textrnn.resume.TrainingInterrupted`); ``resume=True`` continues from the
+        newest one, if any, and ends with the same weights, bit for bit, as a run never
+        interrupted (same data, settings, machine and thread count). Checkpoints stay
+        after training: delete the folder when done with it."""
         cfg = self.config
+        checkpoints = (Checkpoints(checkpoint_dir, save_every, resume)
+                       if checkpoint_dir is not None else None)
         if len(texts) != len(labels):
             raise TextrnnError(f"{len(texts)} texts but {len(labels)} labels")
         if len(texts) == 0:
             raise TextrnnError("no training texts")
+        if len(present := {_jsonable(y) for y in labels}) < 2:
+            raise TextrnnError(f"the training data hold a single class ({present.pop()!r}): "
+                               f"a classifier needs at least two")
         self.classes_ = list(classes) if classes is not None else sorted(set(labels))
         torch.manual_seed(cfg.seed)
         tok_texts = list(texts) + list(extra_texts) if cfg.tokenizer_fit == "all" else texts
         self.tokenizer_ = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
                                     min_count=cfg.min_count).fit(tok_texts)
         self.model_ = RecurrentClassifier(self.tokenizer_.vocab_size, len(self.classes_), cfg)
-        if cfg.pretrain == "word2vec":
+        resuming = checkpoints is not None and resume and bool(list_checkpoints(checkpoint_dir))
+        if cfg.pretrain == "word2vec" and not resuming:  # the checkpoint has the weights
             from .pretrain import word2vec_init
             word2vec_init(self.model_.embedding, texts, self.tokenizer_, cfg.seed, cfg.embedding_init)
         train = (self._encode(texts), self._label_ids(labels))
         val = (self._encode(X_val), self._label_ids(y_val)) if X_val is not None else None
-        self.history_ = fit_loop(self.model_, cfg, train, val, self.device, self.verbose)
+        self.history_ = fit_loop(self.model_, cfg, train, val, self.device, self.verbose,
+                                 checkpoints)
         return self
 
     # -- inference -------------------------------------------------------------------

@@ -91,6 +91,9 @@ def check_run_dir(path: str | Path) -> Path:
     if not path.is_dir():
         raise TextrnnError(f"{path}: not a run directory (expected a folder)")
     missing = [f for f in (CONFIG, VOCAB, WEIGHTS) if not (path / f).is_file()]
+    if missing and (path / "checkpoints").is_dir():
+        raise TextrnnError(f"{path}: training has not finished (only checkpoints so far): "
+                           f"resume it with 'textrnn train --resume {path}'")
     if missing:
         raise TextrnnError(f"{path}: incomplete run directory (missing {', '.join(missing)})")
     return path

@@ -106,14 +106,58 @@ def _log(msg: str) -> None:
 
 
 # -- verbs -------------------------------------------------------------------------
-def cmd_train(args) -> None:
+def cmd_train(args) -> int:
     from .api import resolve_device
+    from .resume import TrainingInterrupted
     from .runs import results_table, train_run
-    cfg = _config(args)
-    out = args.out or f"runs/{cfg.model}-{cfg.preset}"
-    m = train_run(cfg, _data_spec(args), out, resolve_device(args.device), not args.quiet, _log)
+    if args.resume:
+        out = args.resume
+        cfg, data = _resumed_settings(args)
+    else:
+        cfg, data = _config(args), _data_spec(args)
+        out = args.out or f"runs/{cfg.model}-{cfg.preset}"
+    try:
+        m = train_run(cfg, data, out, resolve_device(args.device), not args.quiet, _log,
+                      save_every=args.save_every, resume=bool(args.resume))
+    except TrainingInterrupted as e:
+        _log(f"textrnn: {e.args[0]}; resume with: textrnn train --resume {out}")
+        return 128 + e.signum
     print(results_table([m]))
     print(f"run directory: {out}")
+    return 0
+
+
+def _resumed_settings(args):
+    """The settings ``--resume RUN_DIR`` continues with: the run's own; an option given
+    with another value is an error naming it."""
+    from .config import Config
+    from .resume import CHECKPOINTS, RUN, read_run_settings
+    from .runs import DataSpec
+    stored = read_run_settings(args.resume)
+    try:
+        cfg, data = Config.from_dict(stored["config"]), DataSpec(**stored["data"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise TextrnnError(f"{Path(args.resume) / CHECKPOINTS / RUN}: corrupt ({e})") from None
+    p = args._parser
+    keep = {"resume", "device", "quiet", "save_every", "func", "_parser"}
+    for action in p._actions:  # re-parse with no defaults: what is left was given
+        if action.dest not in keep:
+            action.default = argparse.SUPPRESS
+    argv = args._argv[args._argv.index("train") + 1:]
+    given = vars(p.parse_known_args(argv)[0])
+    ours = {**cfg.to_dict(), **{k: v for k, v in data.__dict__.items() if k != "path"},
+            "data": data.path}
+    for k, v in given.items():
+        if k in keep:
+            continue
+        theirs = ours.get(k, args.resume if k == "out" else None)
+        if k == "data":
+            v = str(Path(v).resolve())
+        if v != theirs:
+            raise TextrnnError(f"--{k.replace('_', '-')} {v} conflicts with the run being "
+                               f"resumed ({theirs}): a resumed run keeps the settings it "
+                               f"started with")
+    return cfg, data
 
 
 def cmd_test(args) -> None:
@@ -211,7 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train on the train split, select on val, test once on test; "
                                    "write config, vocabulary, weights, metrics and plots to --out.")
     _run_args(p, "run directory (runs/MODEL-PRESET)", None)
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--save-every", type=int, default=0, metavar="N",
+                   help="also save a checkpoint every N batches (0: at the end of each epoch "
+                        "only); checkpoints live in RUN_DIR/checkpoints until the run ends")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint, with the "
+                        "settings it started with")
+    p.set_defaults(func=cmd_train, _parser=p)
 
     p = sub.add_parser("test", help="evaluate a run directory on a dataset split",
                        description="Evaluate a saved model; by default on the test split of the "
@@ -304,15 +354,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except TextrnnError as e:
         print(f"textrnn: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("textrnn: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ argument handling.
 
 from __future__ import annotations
 
+import shutil
 import time
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
 from .config import Config
 from .data import Dataset, load_dataset, split
+from .errors import TextrnnError
 from .metrics import classification_metrics
 from .plots import plot_confusion, plot_curves
+from .resume import CHECKPOINTS, Checkpoints, list_checkpoints, write_run_settings
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,18 @@ class DataSpec:
 
 
 def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str = "cpu",
-              verbose: bool = True, log=print, splits: dict | None = None) -> dict:
+              verbose: bool = True, log=print, splits: dict | None = None,
+              save_every: int | None = None, resume: bool = False) -> dict:
     """Train ``cfg`` on ``data``'s train split, select on val, test once on test.
-    ``splits`` (index arrays) replaces the data's own split (cross-validation folds)."""
+    ``splits`` (index arrays) replaces the data's own split (cross-validation folds).
+
+    With ``save_every`` (None: no checkpoints), checkpoints go to ``out/checkpoints``
+    at the end of each epoch and every ``save_every`` batches (0: never mid-epoch);
+    ``resume`` continues from them. The finished run directory replaces ``out`` in one
+    rename, checkpoints and any earlier run there with it."""
+    folder = Path(out) / CHECKPOINTS if out is not None and save_every is not None else None
+    if folder is not None and not resume:
+        Checkpoints(folder)  # refuses to overwrite an interrupted run's checkpoints
     ds, own_splits, dropped = data.load()
     splits = own_splits if splits is None else splits
     if dropped:
@@ -52,8 +65,13 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
     as_names = lambda d: [names[i] for i in d.labels]  # noqa: E731
     clf = TextClassifier.from_config(cfg, device=device, verbose=verbose)
     t0 = time.perf_counter()
-    clf.fit(part["train"].texts, as_names(part["train"]), part["val"].texts, as_names(part["val"]),
-            classes=names, extra_texts=part["val"].texts + part["test"].texts)
+    with _writing(out, folder):
+        if folder is not None:
+            write_run_settings(folder, {"config": cfg.to_dict(), "data": asdict(data)})
+        clf.fit(part["train"].texts, as_names(part["train"]), part["val"].texts,
+                as_names(part["val"]), classes=names,
+                extra_texts=part["val"].texts + part["test"].texts,
+                checkpoint_dir=folder, save_every=save_every or 0, resume=resume)
     train_seconds = time.perf_counter() - t0
     metrics = {
         "model": cfg.model, "preset": cfg.preset,
@@ -66,7 +84,7 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
         "history": clf.history_,
     }
     if out is not None:
-        with atomic_dir(out) as tmp:
+        with _writing(out), atomic_dir(out) as tmp:
             clf.save(tmp)
             write_json(tmp / METRICS, metrics)
             title = f"{cfg.model.upper()} ({cfg.preset})"
@@ -74,6 +92,25 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
             plot_confusion(metrics["test"]["confusion_matrix"], names, tmp / "confusion.png",
                            f"{title}: test")
     return metrics
+
+
+@contextmanager
+def _writing(out: str | Path | None, folder: Path | None = None):
+    """A failed write (full disk, read-only or missing folder) is one error naming
+    ``out``; a run that fails before its first checkpoint leaves no checkpoint folder."""
+    try:
+        try:
+            yield
+        except OSError as e:
+            where = f": {e.filename}" if e.filename else ""
+            raise TextrnnError(f"{out}: could not write the run directory "
+                               f"({e.strerror or e}{where})") from None
+    except BaseException:
+        if folder is not None and not list_checkpoints(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            with suppress(OSError):
+                folder.parent.rmdir()  # only if empty: then it held our folder alone
+        raise
 
 
 def _evaluate(clf: TextClassifier, part: Dataset) -> dict:
