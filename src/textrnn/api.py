@@ -136,15 +136,23 @@ class TextClassifier:
         path = check_run_dir(path)
         meta = read_json(path / CONFIG)
         try:
+            if not isinstance(meta.get("config"), dict):
+                raise TextrnnError("'config' is not an object")
             cfg = Config.from_dict(meta["config"])
-            if not isinstance(meta["classes"], list) or not meta["classes"]:
-                raise TextrnnError("'classes' is not a list of labels")
-            classes, vocab_size = list(meta["classes"]), int(meta["vocab_size"])
+            classes = meta["classes"]
+            if (not isinstance(classes, list) or len(classes) < 2
+                    or not all(isinstance(c, (str, int)) for c in classes)
+                    or len(set(map(repr, classes))) < len(classes)):
+                raise TextrnnError("'classes' is not a list of two or more distinct labels")
+            vocab_size = meta["vocab_size"]
+            if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+                raise TextrnnError(f"'vocab_size' is not an integer: {vocab_size!r}")
             tokenizer = Tokenizer.from_dict(read_json(path / VOCAB))
             if tokenizer.vocab_size != vocab_size:
                 raise TextrnnError(f"{VOCAB} has {tokenizer.vocab_size} token ids, {CONFIG} "
                                    f"says vocab_size {vocab_size}")
-            model = RecurrentClassifier(vocab_size, len(classes), cfg)
+            with torch.device("meta"):  # shapes only: nothing allocated before they match
+                model = RecurrentClassifier(vocab_size, len(classes), cfg)
         except TextrnnError as e:
             raise TextrnnError(f"{path}: corrupt run directory ({e})") from None
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
@@ -153,10 +161,14 @@ class TextClassifier:
         self = cls.__new__(cls)
         self.config, self.device, self.verbose = cfg, resolve_device(device), False
         self.classes_, self.tokenizer_, self.history_ = classes, tokenizer, []
-        self.model_ = model
         try:
+            _check_shapes(path / WEIGHTS, model)  # before allocating what config.json says
             state = load_file(str(path / WEIGHTS))
-            self.model_.load_state_dict(state)
+            model.load_state_dict(state, assign=True)
+            for k, v in model.state_dict().items():
+                if v.dtype != torch.float32:
+                    raise ValueError(f"{k} is {v.dtype}, expected float32")
+            self.model_ = model
         except (SafetensorError, OSError, RuntimeError, ValueError) as e:
             reason = " ".join(str(e).split())  # torch lists each mismatch on its own line
             reason = reason if len(reason) <= 300 else reason[:297] + "..."
@@ -183,6 +195,22 @@ class TextClassifier:
     def _check_fitted(self) -> None:
         if self.model_ is None:
             raise TextrnnError("this TextClassifier is not fitted yet: call fit() or load()")
+
+
+def _check_shapes(path: Path, model: torch.nn.Module) -> None:
+    """The tensors in ``path`` have the names and shapes of ``model``'s (built on the meta
+    device): read from the file's header alone, so a config.json asking for a huge model
+    fails here instead of allocating it."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if shapes != expected:
+        diff = sorted(k for k in shapes.keys() | expected.keys()
+                      if shapes.get(k) != expected.get(k))
+        raise ValueError("size mismatch: " + "; ".join(
+            f"{k} is {shapes.get(k)} in the file, {expected.get(k)} in the model"
+            for k in diff[:3]))
 
 
 def _jsonable(v):

@@ -133,11 +133,14 @@ def _resumed_settings(args):
     from .config import Config
     from .resume import CHECKPOINTS, RUN, read_run_settings
     from .runs import DataSpec
-    stored = read_run_settings(args.resume)
+    stored, where = read_run_settings(args.resume), Path(args.resume) / CHECKPOINTS / RUN
+    if not isinstance(stored.get("config"), dict):
+        raise TextrnnError(f"{where}: corrupt (no 'config' object)")
     try:
-        cfg, data = Config.from_dict(stored["config"]), DataSpec(**stored["data"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise TextrnnError(f"{Path(args.resume) / CHECKPOINTS / RUN}: corrupt ({e})") from None
+        cfg = Config.from_dict(stored["config"])
+    except TextrnnError as e:
+        raise TextrnnError(f"{where}: corrupt ({e})") from None
+    data = DataSpec.from_dict(stored.get("data"), where)
     p = args._parser
     keep = {"resume", "device", "quiet", "save_every", "func", "_parser"}
     for action in p._actions:  # re-parse with no defaults: what is left was given
@@ -191,7 +194,9 @@ def cmd_predict(args) -> None:
         texts = [t for t in lines if t.strip()]
     if not texts or not all(t.strip() for t in texts):
         raise TextrnnError("no text to classify (give texts as arguments, --file, or stdin)")
-    k = max(1, min(args.k, len(clf.classes_)))
+    if args.k < 1:
+        raise TextrnnError(f"-k must be >= 1 (the number of top labels to show), got {args.k}")
+    k = min(args.k, len(clf.classes_))
     proba = clf.predict_proba(texts)
     results = []
     for text, p in zip(texts, proba):
@@ -279,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="directory written by 'textrnn train'")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--file", metavar="FILE", help="file with one text per line ('-' = stdin)")
-    p.add_argument("-k", type=int, default=1, help="number of top labels to show (1)")
+    p.add_argument("-k", type=int, default=1,
+                   help="number of top labels to show (1; more than there are classes "
+                        "shows them all)")
     p.add_argument("--json", action="store_true", help="print JSON with labels and probabilities")
     p.set_defaults(func=cmd_predict)
 

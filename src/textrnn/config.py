@@ -61,7 +61,7 @@ class Config:
             (self.truncating in ("pre", "post"), "truncating must be 'pre' or 'post'"),
             (self.tokenizer_fit in ("train", "all"), "tokenizer_fit must be 'train' or 'all'"),
             (self.num_words >= 2, "num_words must be >= 2"),
-            (self.maxlen >= 1, "maxlen must be >= 1"),
+            (1 <= self.maxlen <= 1_000_000, "maxlen must be in 1..1,000,000"),
             (min(self.embedding_dim, self.hidden_size, self.num_layers) >= 1,
              "embedding_dim, hidden_size and num_layers must be >= 1"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
@@ -90,7 +90,20 @@ class Config:
         unknown = set(d) - known
         if unknown:
             raise TextrnnError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        for f in fields(cls):  # a config.json from elsewhere: check types, not just values
+            if f.name in d and not _has_type(d[f.name], f.type):
+                raise TextrnnError(f"configuration key {f.name!r} must be {f.type}, got "
+                                   f"{d[f.name]!r}")
         return cls(**d).validate()
+
+
+def _has_type(value, annotation: str) -> bool:
+    """``value`` fits a field annotated ``annotation`` ('int', 'float | None', ...)."""
+    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str),
+          "None": lambda v: v is None}
+    return any(ok[t.strip()](value) for t in str(annotation).split("|"))
 
 
 def preset(name: str, model: str, **overrides) -> Config:

@@ -153,11 +153,15 @@ def fingerprint(*tensors: Tensor | None) -> str:
     return h.hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def _checksum(tensors: Path, meta: dict) -> str:
+    """SHA-256 of the tensor file and of the JSON (less this checksum): a byte changed
+    in either is found."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(tensors, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+    h.update(json.dumps({k: v for k, v in meta.items() if k != "sha256"},
+                        sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -213,8 +217,6 @@ class Checkpoints:
 
     def save(self, state: TrainState) -> Path:
         path = self.folder / f"step-{state.step:09d}"
-        if path.exists():  # e.g. a signal just after the end-of-epoch checkpoint
-            return path
         tensors, meta = self._collect(state)
         try:
             for p in self.folder.glob(".step-*"):  # left by a crash while saving
@@ -224,7 +226,7 @@ class Checkpoints:
                 save_file(tensors, str(tmp / TENSORS))
                 _fsync(tmp / TENSORS)
                 test_hook("checkpoint")
-                meta["sha256"] = _sha256(tmp / TENSORS)
+                meta["sha256"] = _checksum(tmp / TENSORS, meta)
                 (tmp / STATE).write_text(json.dumps(meta) + "\n")
                 _fsync(tmp / STATE)
             _fsync(self.folder)
@@ -277,7 +279,12 @@ class Checkpoints:
             try:
                 tensors, meta = _read(path)
             except TextrnnError as e:
-                warnings.warn(f"{e}; falling back to the checkpoint before it", stacklevel=2)
+                # set aside, not deleted (evidence), and out of the way of the new ones
+                aside = path.with_name(f"corrupt-{path.name}")
+                shutil.rmtree(aside, ignore_errors=True)
+                path.rename(aside)
+                warnings.warn(f"{e}; falling back to the checkpoint before it (this one "
+                              f"is now {aside.name})", stacklevel=2)
                 continue
             self._check_same_run(path, meta)
             try:
@@ -351,6 +358,12 @@ class Checkpoints:
         np.random.set_state((kind, keys, pos, has_gauss, gauss))
 
 
+_META_TYPES = {"epoch": int, "batch": int, "step": int, "sizes": list, "seen": int,
+               "loss_sum": (int, float), "correct": int, "seconds": (int, float),
+               "history": list, "kept": list, "bad_epochs": int, "stopped": bool,
+               "param_groups": list, "random": list, "numpy": list, "config": dict}
+
+
 def _read(path: Path) -> tuple[dict[str, Tensor], dict]:
     """A checkpoint's tensors and JSON, or a TextrnnError saying what is wrong."""
     from safetensors import SafetensorError
@@ -358,9 +371,13 @@ def _read(path: Path) -> tuple[dict[str, Tensor], dict]:
     meta = read_json(path / STATE)
     if meta.get("format") != FORMAT:
         raise TextrnnError(f"{path / STATE}: unknown checkpoint format {meta.get('format')!r}")
-    if not (path / TENSORS).is_file() or _sha256(path / TENSORS) != meta.get("sha256"):
-        raise TextrnnError(f"{path / TENSORS}: corrupt checkpoint (missing, or its checksum "
+    if not (path / TENSORS).is_file() or _checksum(path / TENSORS, meta) != meta.get("sha256"):
+        raise TextrnnError(f"{path}: corrupt checkpoint (a file is missing, or the checksum "
                            f"does not match)")
+    wrong = [k for k, t in _META_TYPES.items()
+             if not isinstance(meta.get(k), t) or (isinstance(meta.get(k), bool) and t is int)]
+    if wrong:
+        raise TextrnnError(f"{path / STATE}: corrupt checkpoint (bad {', '.join(wrong)})")
     try:
         tensors = load_file(str(path / TENSORS))
     except (SafetensorError, OSError, ValueError) as e:

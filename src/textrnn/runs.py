@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 
 from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
-from .config import Config
+from .config import Config, _has_type
 from .data import Dataset, load_dataset, split
 from .errors import TextrnnError
 from .metrics import classification_metrics
@@ -35,6 +35,17 @@ class DataSpec:
     stratify: bool = False
     dedupe: bool = False
 
+    @classmethod
+    def from_dict(cls, d, where: Path) -> "DataSpec":
+        """The spec stored in a run's JSON file ``where``, its types checked."""
+        if not isinstance(d, dict):
+            raise TextrnnError(f"{where}: corrupt ('data' is not an object)")
+        for f in fields(cls):
+            if f.name in d and not _has_type(d[f.name], f.type):
+                raise TextrnnError(f"{where}: corrupt (data {f.name!r} must be {f.type}, got "
+                                   f"{d[f.name]!r})")
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
     def load(self, label_names: list[str] | None = None) -> tuple[Dataset, dict, int]:
         ds = load_dataset(self.path, self.text_column, self.label_column, label_names)
         splits, dropped = split(ds, self.split_seed, self.stratify, self.dedupe)
@@ -51,6 +62,8 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
     at the end of each epoch and every ``save_every`` batches (0: never mid-epoch);
     ``resume`` continues from them. The finished run directory replaces ``out`` in one
     rename, checkpoints and any earlier run there with it."""
+    if out is not None:
+        _check_out(Path(out))
     folder = Path(out) / CHECKPOINTS if out is not None and save_every is not None else None
     if folder is not None and not resume:
         Checkpoints(folder)  # refuses to overwrite an interrupted run's checkpoints
@@ -94,6 +107,15 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
     return metrics
 
 
+def _check_out(out: Path) -> None:
+    """Fail before training, not after, on an output path that cannot be a directory."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise TextrnnError(f"{out}: cannot be a run directory ({p} is a file)")
+            return
+
+
 @contextmanager
 def _writing(out: str | Path | None, folder: Path | None = None):
     """A failed write (full disk, read-only or missing folder) is one error naming
@@ -125,7 +147,7 @@ def stored_data_spec(run_dir: str | Path) -> DataSpec:
     if not path.exists():
         return DataSpec()
     d = read_json(path).get("data", {})
-    return DataSpec(**{k: d[k] for k in DataSpec.__dataclass_fields__ if k in d})
+    return DataSpec.from_dict(d, path)
 
 
 def test_run(run_dir: str | Path, data: DataSpec, which: str = "test") -> dict:
