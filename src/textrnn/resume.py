@@ -57,8 +57,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, signum: int, checkpoint: Path, epoch: int, batch: int) -> None:
         self.signum, self.checkpoint, self.epoch, self.batch = signum, checkpoint, epoch, batch
-        super().__init__(f"training interrupted by {signal.Signals(signum).name} at epoch "
-                         f"{epoch}, batch {batch}; checkpoint saved in {checkpoint}")
+        where = f"at epoch {epoch}, batch {batch}" if batch else f"after epoch {epoch}"
+        super().__init__(f"training interrupted by {signal.Signals(signum).name} {where}; "
+                         f"checkpoint saved in {checkpoint}")
 
 
 @dataclass
@@ -248,7 +249,7 @@ class Checkpoints:
             t["order"] = torch.cat(state.order)
         t["rng.torch"] = torch.get_rng_state()
         t["rng.loop"] = self.gen.get_state()
-        if torch.cuda.is_available():
+        if torch.cuda.is_initialized():  # else no CUDA random number was drawn
             t.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
         t["rng.numpy"] = torch.from_numpy(keys.astype("<u4").view(np.uint8).copy())
@@ -348,10 +349,9 @@ class Checkpoints:
         state.stopped = meta["stopped"]
         self.gen.set_state(t["rng.loop"])
         torch.set_rng_state(t["rng.torch"])
-        if torch.cuda.is_available():
-            cuda = [t[k] for k in sorted(t) if k.startswith("rng.cuda.")]
-            if cuda:
-                torch.cuda.set_rng_state_all(cuda)
+        cuda = [t[f"rng.cuda.{i}"] for i in range(len(t)) if f"rng.cuda.{i}" in t]
+        if cuda and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda[:torch.cuda.device_count()])
         random.setstate(_tuples(meta["random"]))
         kind, pos, has_gauss, gauss = meta["numpy"]
         keys = t["rng.numpy"].numpy().view("<u4").astype(np.uint32)
