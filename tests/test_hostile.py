@@ -232,7 +232,8 @@ def test_predict_k_must_be_positive(good_run, capsys):
     from textrnn.cli import main
     assert main(["predict", str(good_run), "-k", "0", "some text"]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == "textrnn: error: -k must be >= 1 (the number of top labels to show), got 0"
+    assert err.strip() == ("textrnn: error: -k must be >= 1 (the number of top labels to "
+                           "show), got 0")
     assert main(["predict", str(good_run), "-k", "99", "--json", "some text"]) == 0
     assert len(json.loads(capsys.readouterr().out)[0]["labels"]) == 5
 

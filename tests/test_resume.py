@@ -117,6 +117,9 @@ def test_sigkill_then_resume_is_bit_identical(cli, corpus, reference, tmp_path, 
     r = train(cli, corpus, out, *extra, signal=moment)
     assert r.rc == -9, r.err
     assert checkpoints(out) == left
+    if moment.startswith("checkpoint"):  # the half-written one, under its temporary name
+        assert [p.name[:16] for p in (out / "checkpoints").iterdir()
+                if p.name.startswith(".")] == [".step-000000024."]
     assert not (out / "model.safetensors").exists()  # no half-finished run directory
     r = cli("train", "--resume", out, "--quiet")
     assert r.rc == 0, r.err
