@@ -49,7 +49,7 @@ class RecurrentClassifier(nn.Module):
         self.cfg = cfg
         self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim,
                                       padding_idx=0 if cfg.mask else None)
-        if cfg.embedding_init is not None:
+        if cfg.embedding_init:
             # Small embeddings (Keras' default) generalise far better here than N(0, 1):
             # measured on BBC val, GRU 94.9% vs 92.5%, since 1,557 documents cannot
             # move thousands of large random vectors far from where they start.
