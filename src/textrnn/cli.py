@@ -169,29 +169,38 @@ def cmd_compare(args) -> None:
     seeds = args.seeds or [args.seed if args.seed is not None else 42]
     result = run_compare(args.models, args.presets, _data_spec(args), args.protocols, seeds,
                          args.baseline, args.out, resolve_device(args.device), not args.quiet,
-                         _log, args.results, **overrides)
+                         _log, args.results, folds=args.folds, **overrides)
     print(table(result["summary"]))
     print(f"({result['seconds']:.0f} s; table in {Path(args.results) / 'compare.md'} and "
           f"compare.json)")
 
 
 def cmd_bench(args) -> None:
-    """Speed of the implementations side by side (see textrnn.study.bench)."""
+    """Speed of the implementations side by side (see textrnn.study.bench). With --json
+    the tables go to stderr and stdout holds only the JSON."""
     from .study import bench
-    from .checkpoint import write_json
     shapes = bench.SHAPES[:1] if args.quick else bench.SHAPES
+    bench.check_options(shapes, args.cells, args.rounds, args.iters)
+    out = sys.stderr if args.json else sys.stdout
+    say = lambda t: print(t, file=out, flush=True)  # noqa: E731
+    env = bench.environment()
+    say(bench.describe(env) + "\n")
     rows = bench.run(shapes, args.cells, rounds=args.rounds, iters=args.iters,
-                     log=lambda t: print(t + "\n", flush=True))
-    result = {"rows": rows, "threads": __import__("torch").get_num_threads()}
+                     log=lambda t: say(t + "\n"))
+    targets = bench.check_targets(rows)
+    if targets:
+        say(bench.targets_text(targets))
+    result = {"environment": env, "rounds": args.rounds, "iters": args.iters,
+              "rows": rows, "targets": targets}
     if args.full_run:
         for model in args.cells:
             seconds, m = bench.full_run_seconds(model)
             result[f"full_run_{model}"] = {"seconds": seconds, "epochs": len(m["history"]),
                                            "test_accuracy": m["test"]["accuracy"]}
-            print(f"full default {model} training on BBC: {seconds:.1f} s wall "
-                  f"({len(m['history'])} epochs, test accuracy {100 * m['test']['accuracy']:.2f}%)")
+            say(f"full default {model} training on BBC: {seconds:.1f} s wall "
+                f"({len(m['history'])} epochs, test accuracy {100 * m['test']['accuracy']:.2f}%)")
     if args.json:
-        write_json(args.json, result)
+        print(json.dumps(result, indent=2))
 
 
 def cmd_report(args) -> None:
@@ -241,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="presets to train (seed default)")
     p.add_argument("--protocols", nargs="+", choices=("split", "dedupe", "cv"), default=["split"],
                    help="split: the assignment's split; dedupe: the same without duplicate "
-                        "texts; cv: 5-fold stratified cross-validation (split)")
+                        "texts; cv: stratified cross-validation, --folds folds (split)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="number of cross-validation folds for the cv protocol (5)")
     p.add_argument("--seeds", nargs="+", type=int,
                    help="training seeds, one run each (for split and dedupe; default: --seed)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
@@ -259,11 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cells to benchmark (gru rnn)")
     p.add_argument("--quick", action="store_true",
                    help="only the assignment's shape (batch 32, 100 steps, hidden 128)")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (5)")
-    p.add_argument("--iters", type=int, default=3, help="training steps per round (3)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved timing rounds; ratios are taken per round (5)")
+    p.add_argument("--iters", type=int, default=3,
+                   help="training and inference steps per variant per round (3)")
     p.add_argument("--full-run", action="store_true",
                    help="also time a full default-preset training on the BBC data")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the results as JSON on stdout (the tables go to stderr)")
     p.set_defaults(func=cmd_bench)
 
     from .study.report import DEFAULT_TITLE
