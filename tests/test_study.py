@@ -287,3 +287,22 @@ def test_bench_run_checks_its_options_too():
         bench.run([{**SHAPE, "hidden": 0}], ("gru",), rounds=1, iters=1)
     with pytest.raises(TextrnnError, match="no shapes"):
         bench.run([], ("gru",))
+
+
+def test_dropout_benchmark_runs_at_a_tiny_size(capsys):
+    """benchmarks/dropout.py (the command behind layers.Dropout's docstring) runs."""
+    import runpy
+    import sys
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dropout.py"
+    argv = sys.argv
+    try:
+        sys.argv = [str(path), "--batch", "2", "--steps", "3", "--dim", "4", "--repeat", "1",
+                    "--rounds", "1"]
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "2 x 3 x 4" in out and "threads" in out
+    assert "torch nn.Dropout" in out and "textrnn Dropout" in out
