@@ -306,3 +306,23 @@ def test_dropout_benchmark_runs_at_a_tiny_size(capsys):
     out = capsys.readouterr().out
     assert "2 x 3 x 4" in out and "threads" in out
     assert "torch nn.Dropout" in out and "textrnn Dropout" in out
+
+
+def test_run_compare_checks_its_options_before_any_run(tiny_csv, tmp_path):
+    from textrnn.errors import TextrnnError
+    data = DataSpec(path=str(tiny_csv))
+    cases = [(dict(seeds=()), "--seeds: give at least one"),
+             (dict(models=[]), "--models: give at least one"),
+             (dict(models=["lstm"]), "--models: unknown 'lstm'"),
+             (dict(presets=["best"]), "--presets: unknown 'best'"),
+             (dict(protocols=("split", "loo")), "--protocols: unknown 'loo'"),
+             (dict(protocols=()), "--protocols: give at least one"),
+             (dict(folds=0, protocols=("cv",)), "--folds: 0"),
+             (dict(seeds=(1.5,)), "--seeds: 1.5")]
+    for change, message in cases:
+        kw = dict(models=["gru"], presets=["default"], data=data, protocols=("split",),
+                  seeds=(1,), out=tmp_path / "runs", results=tmp_path / "res",
+                  log=lambda s: None, **TINY)
+        with pytest.raises(TextrnnError, match=message.replace("(", r"\(")):
+            run_compare(**{**kw, **change})
+        assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()
