@@ -254,6 +254,10 @@ def test_bench_target_needs_every_round_to_clear_it():
     # another shape or cell is not judged against the target
     other = {**_row("gru", 2, 2, 2), "steps": 7}
     assert bench.check_targets([other, _row("rnn", 2, 2, 2)], targets) == []
+    # a ratio whose base variant did not run is reported, and not as met
+    missing = bench.check_targets([_row("gru", 2, 2, 2, name="infer_vs_torch")], targets)
+    assert [(t["met"], t["min"]) for t in missing] == [(False, None)]
+    assert "not measured" in bench.targets_text(missing)
 
 
 BAD_BENCH = {
