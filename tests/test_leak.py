@@ -148,3 +148,24 @@ def test_default_run_does_not_depend_on_the_test_texts(tmp_path):
                   log=lambda s: None, splits=splits)
         seeds.append(_vocab(tmp_path / f"seed{k}"))
     assert seeds[0] != seeds[1]
+
+
+def test_tfidf_baseline_fits_on_the_training_texts_only(tmp_path, monkeypatch):
+    """The baseline beside every compare row: its TF-IDF vocabulary and document
+    frequencies come from the train split alone."""
+    from textrnn.study import baselines
+    made = []
+    real = baselines.tfidf_svm
+
+    def spy(seed=42):
+        made.append(real(seed))
+        return made[-1]
+    monkeypatch.setattr(baselines, "tfidf_svm", spy)
+    texts, labels, splits = _docs()
+    data = DataSpec(path=str(_csv(tmp_path / "d.csv", texts, labels)))
+    baselines.baseline_run(data, None, log=lambda s: None, splits=splits)
+    vocab = made[0].steps[0][1].vocabulary_
+    assert not any(VAL_ONLY in term or TEST_ONLY in term for term in vocab)
+    assert "rareword" not in vocab           # min_df=2: one training document holds it
+    expected = real().steps[0][1].fit([texts[i] for i in splits["train"]]).vocabulary_
+    assert vocab == expected
