@@ -74,11 +74,11 @@ def test_readme_headline_table_equals_its_results_file():
         check_block(readme, line, results, rows)
 
 
-@pytest.mark.parametrize("doc", sorted((REPO / "docs").glob("*.md")) if (REPO / "docs").is_dir()
-                         else [], ids=lambda p: p.name)
-def test_docs_headline_tables_equal_their_results_files(doc):
-    for line, results, rows in headline_blocks(doc):
-        check_block(doc, line, results, rows)
+def test_docs_headline_tables_equal_their_results_files():
+    """Any docs/*.md page may mark tables the same way (none marked: nothing to check)."""
+    for doc in sorted((REPO / "docs").glob("*.md")):
+        for line, results, rows in headline_blocks(doc):
+            check_block(doc, line, results, rows)
 
 
 # -- the checker itself can disagree ----------------------------------------------
