@@ -228,6 +228,16 @@ def test_bench_end_to_end_json_and_tables(monkeypatch, capsys):
     assert bench.targets_text(res["targets"]) in err
 
 
+def test_bench_says_when_the_python_loops_ran(monkeypatch, capsys):
+    """A failed C++ build falls back to the Python loops: the output says so."""
+    monkeypatch.setattr(fused, "_native_state", False)
+    monkeypatch.setattr(bench, "SHAPES", [SHAPE])
+    rc, out, err = run_cli(capsys, "bench", "--quick", "--cells", "gru", "--rounds", "1",
+                           "--iters", "1")
+    assert rc == 0, err
+    assert out.startswith("fast path: Python (C++ build unavailable) step loops |")
+
+
 def test_bench_plain_output_goes_to_stdout(monkeypatch, capsys):
     monkeypatch.setattr(bench, "SHAPES", [SHAPE])
     rc, out, err = run_cli(capsys, "bench", "--quick", "--cells", "rnn", "--rounds", "1",

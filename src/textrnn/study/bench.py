@@ -23,6 +23,7 @@ highest round. A speed target counts as met only when every round clears it.
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import statistics
 import time
@@ -66,13 +67,13 @@ def environment() -> dict:
     native = fused.native_available()
     return {"fast_loops": "C++" if native else "Python (C++ build unavailable)",
             "native": native, "threads": torch.get_num_threads(), "cpu": cpu_model(),
-            "machine": platform.machine(), "torch": torch.__version__,
+            "cpus": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
             "python": platform.python_version()}
 
 
 def describe(env: dict) -> str:
     return (f"fast path: {env['fast_loops']} step loops | {env['threads']} threads | "
-            f"{env['cpu']} ({env['machine']}) | torch {env['torch']}")
+            f"{env['cpu']} ({env['cpus']} CPUs, {env['machine']}) | torch {env['torch']}")
 
 
 def check_options(shapes, cells, rounds: int, iters: int) -> None:
