@@ -1,7 +1,8 @@
 """Whole-sequence recurrences with backpropagation through time written by hand.
 
-Autograd over a Python loop records ~10 nodes per time step and replays them one by
-one; at batch 32 that bookkeeping, not arithmetic, is what a step costs. Here each
+Autograd over a Python loop records a node for every op of every time step and
+replays them one by one; at batch 32 that bookkeeping, not arithmetic, is most of what
+a step costs (``python benchmarks/profile_gru.py`` shows where a step's time goes). Here each
 layer direction is one ``torch.autograd.Function``:
 
   forward   the input products of all steps are one matrix product (done by the
@@ -43,7 +44,8 @@ _NATIVE = "textrnn_recurrent"
 
 
 def native_available() -> bool:
-    """Build (first time only, ~20 s) and load the C++ step loops; False if impossible."""
+    """Build (first time only: a C++ compile, then cached) and load the C++ step loops;
+    False if impossible."""
     global _native_state
     if _native_state is None:
         _native_state = False
@@ -54,7 +56,7 @@ def native_available() -> bool:
                 if not hasattr(torch.ops.textrnn, "gru_forward"):
                     build_dir = Path(_get_build_directory(_NATIVE, False))
                     if not (build_dir / f"{_NATIVE}.so").exists():
-                        print("textrnn: compiling the native recurrence (first use only)",
+                        print("textrnn: compiling the native recurrence (first use only; cached afterwards)",
                               file=sys.stderr, flush=True)
                     with _build_lock(build_dir):
                         load(_NATIVE, [str(src)], extra_cflags=_cflags(),

@@ -24,7 +24,9 @@ def add_compare(sub) -> None:
                    help="presets to train (seed default)")
     p.add_argument("--protocols", nargs="+", choices=("split", "dedupe", "cv"), default=["split"],
                    help="split: the assignment's split; dedupe: the same without duplicate "
-                        "texts; cv: 5-fold stratified cross-validation (split)")
+                        "texts; cv: stratified cross-validation, --folds folds (split)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="number of cross-validation folds for the cv protocol (5)")
     p.add_argument("--seeds", nargs="+", type=int, default=[42],
                    help="training seeds, one run each (for split and dedupe; 42)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
@@ -44,7 +46,7 @@ def cmd_compare(args) -> None:
                  if v is not None}
     result = run_compare(args.models, args.presets, _data_spec(args), args.protocols, args.seeds,
                          args.baseline, args.out, resolve_device(args.device), not args.quiet,
-                         _log, args.results, **overrides)
+                         _log, args.results, folds=args.folds, **overrides)
     print(table(result["summary"]))
     print(f"({result['seconds']:.0f} s; table in {Path(args.results) / 'compare.md'} and "
           f"compare.json)")
@@ -59,33 +61,46 @@ def add_bench(sub) -> None:
                    help="cells to benchmark (gru rnn)")
     p.add_argument("--quick", action="store_true",
                    help="only the assignment's shape (batch 32, 100 steps, hidden 128)")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (5)")
-    p.add_argument("--iters", type=int, default=3, help="training steps per round (3)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved timing rounds; ratios are taken per round (5)")
+    p.add_argument("--iters", type=int, default=3,
+                   help="training and inference steps per variant per round (3)")
     p.add_argument("--full-run", action="store_true",
                    help="also time a full default-preset training on the BBC data")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the results as JSON on stdout (the tables go to stderr)")
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args) -> None:
-    """Speed of the implementations side by side (see textrnn.study.bench)."""
-    import torch
+    """Speed of the implementations side by side (see textrnn.study.bench). With --json
+    the tables go to stderr and stdout holds only the JSON."""
+    import json
+    import sys
 
-    from ..checkpoint import write_json
     from . import bench
     shapes = bench.SHAPES[:1] if args.quick else bench.SHAPES
+    bench.check_options(shapes, args.cells, args.rounds, args.iters)
+    out = sys.stderr if args.json else sys.stdout
+    say = lambda t: print(t, file=out, flush=True)  # noqa: E731
+    env = bench.environment()
+    say(bench.describe(env) + "\n")
     rows = bench.run(shapes, args.cells, rounds=args.rounds, iters=args.iters,
-                     log=lambda t: print(t + "\n", flush=True))
-    result = {"rows": rows, "threads": torch.get_num_threads()}
+                     log=lambda t: say(t + "\n"))
+    targets = bench.check_targets(rows)
+    if targets:
+        say(bench.targets_text(targets))
+    result = {"environment": env, "rounds": args.rounds, "iters": args.iters,
+              "rows": rows, "targets": targets}
     if args.full_run:
         for model in args.cells:
             seconds, m = bench.full_run_seconds(model)
             result[f"full_run_{model}"] = {"seconds": seconds, "epochs": len(m["history"]),
                                            "test_accuracy": m["test"]["accuracy"]}
-            print(f"full default {model} training on BBC: {seconds:.1f} s wall "
-                  f"({len(m['history'])} epochs, test accuracy {100 * m['test']['accuracy']:.2f}%)")
+            say(f"full default {model} training on BBC: {seconds:.1f} s wall "
+                f"({len(m['history'])} epochs, test accuracy {100 * m['test']['accuracy']:.2f}%)")
     if args.json:
-        write_json(args.json, result)
+        print(json.dumps(result, indent=2))
 
 
 def add_report(sub) -> None:
