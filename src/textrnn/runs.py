@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import typing
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
-from .config import Config, _has_type
+from .config import Config, _base_type, _is_a
 from .data import Dataset, load_dataset, split
 from .errors import TextrnnError
 from .metrics import classification_metrics
@@ -40,10 +41,13 @@ class DataSpec:
         """The spec stored in a run's JSON file ``where``, its types checked."""
         if not isinstance(d, dict):
             raise TextrnnError(f"{where}: corrupt ('data' is not an object)")
+        hints = typing.get_type_hints(cls)
         for f in fields(cls):
-            if f.name in d and not _has_type(d[f.name], f.type):
-                raise TextrnnError(f"{where}: corrupt (data {f.name!r} must be {f.type}, got "
-                                   f"{d[f.name]!r})")
+            value, hint = d.get(f.name), hints[f.name]
+            if f.name in d and not (value is None and type(None) in typing.get_args(hint)
+                                    or _is_a(value, _base_type(hint))):
+                raise TextrnnError(f"{where}: corrupt (data {f.name!r} must be "
+                                   f"{_base_type(hint).__name__}, got {value!r})")
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def load(self, label_names: list[str] | None = None) -> tuple[Dataset, dict, int]:

@@ -141,7 +141,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 tqdm.write(f"epoch {row['epoch']:>3}  " + "  ".join(
                     f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
             _keep(state, row, model, cfg)
-            state.end_epoch(row, stop=cfg.patience is not None
+            state.end_epoch(row, stop=bool(cfg.patience)
                             and state.bad_epochs >= cfg.patience)
             if checkpoints is not None:
                 path = checkpoints.save(state)
