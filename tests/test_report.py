@@ -370,7 +370,7 @@ def test_baseline_above_below_and_level(runs, tmp_path):
                      (0.9, "level with")):
         b = copy_run(runs["tfidf-svm"], tmp_path / f"b{acc}", test={"accuracy": acc})
         text = words(compose([gru, b]).discussion())
-        assert f"The TF-IDF + linear SVM baseline reaches {100 * acc:.2f}%, {rel} the best " \
+        assert f"The TF-IDF + SVM baseline reaches {100 * acc:.2f}%, {rel} the best " \
                "recurrent run." in text
 
 

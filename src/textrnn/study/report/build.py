@@ -37,6 +37,7 @@ LAYOUTS = [
     {"table": r"\scriptsize", "settings": r"\scriptsize", "figure": 0.78},
     {"table": r"\scriptsize", "settings": r"\scriptsize", "figure": 0.7},
     {"table": r"\scriptsize", "settings": r"\tiny", "figure": 0.62},
+    {"table": r"\scriptsize", "settings": r"\tiny", "figure": 0.55},
 ]
 
 

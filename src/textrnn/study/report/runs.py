@@ -22,7 +22,7 @@ from .formatting import tex
 # other model name is shown as written.
 CELL_NAMES = {"rnn": "Vanilla RNN", "gru": "GRU"}
 CELL_PROSE = {"rnn": "vanilla RNN", "gru": "GRU"}
-BASELINE_NAMES = {baselines.MODEL: "TF-IDF + linear SVM"}
+BASELINE_NAMES = {baselines.MODEL: "TF-IDF + SVM"}
 PRESET_ORDER = ("seed", "default")
 # Config fields that name a run rather than set it: never a row of the settings table.
 IDENTITY = ("model", "preset")
@@ -61,7 +61,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        """'GRU' or 'TF-IDF + linear SVM' (LaTeX)."""
+        """'GRU' or 'TF-IDF + SVM' (LaTeX)."""
         if self.recurrent:
             return CELL_NAMES[self.model]
         return BASELINE_NAMES.get(self.model) or tex(self.model)

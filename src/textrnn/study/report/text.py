@@ -186,8 +186,7 @@ class Report:
         if not self.rec:
             return ""
         if self.settings_table()[1]:
-            return ("Tab.~\\ref{tab:settings} lists every setting on which the runs differ "
-                    "from the default preset.")
+            return "Tab.~\\ref{tab:settings} gives the settings that differ from the default preset."
         if len(self.rec) == 1:
             return "The recurrent run uses the default preset unchanged."
         return f"All {plural(len(self.rec), 'recurrent run')} use the default preset unchanged."
