@@ -389,3 +389,37 @@ def test_leak_pooling_and_training_sentences(runs, tmp_path):
     assert (f"The classifier reads {POOLING_WORDS['mean']} for the vanilla RNN and "
             f"{POOLING_WORDS['attention']} for the GRU.") in rep.setup_prep()
     assert "label smoothing 0.1 for the vanilla RNN" in rep.training()
+
+
+def test_data_sentences(runs, tmp_path):
+    def with_data(name, **data):
+        d = copy_run(runs["gru-default"], tmp_path / name)
+        m = metrics(d)
+        m["data"].update(data)
+        (d / "metrics.json").write_text(json.dumps(m))
+        return d
+    plain = compose([runs["gru-default"]])
+    sizes = metrics(runs["gru-default"])["data"]["sizes"]
+    assert "A random 70/15/15 split (seed 42)" in plain.setup_data()
+    assert "dropping" not in plain.setup_data() and "Caution" not in plain.setup_data()
+    assert f"the {sum(sizes.values()):,} articles of the BBC News corpus" in plain.intro()
+    d = with_data("strat", stratify=True, dropped_duplicates=98, split_seed=7,
+                  path="/data/news.csv")
+    rep = compose([d])
+    assert "A stratified 70/15/15 split (seed 7)" in rep.setup_data()
+    assert rep.setup_data().endswith("after dropping 98 exact duplicate texts.")
+    assert f"the {sum(sizes.values()) + 98:,} documents of \\texttt{{news.csv}}" in rep.intro()
+    assert "Caution" in compose([runs["gru-default"], d]).setup_data()
+
+
+def test_intro_names_the_best_recurrent_run_beside_baselines(runs):
+    alone = compose([runs["rnn-default"], runs["gru-default"]])
+    assert "The best run, the " in alone.intro()
+    both = compose([runs["rnn-default"], runs["gru-default"], runs["tfidf-svm"]])
+    assert "The best recurrent run, the " in both.intro()
+    assert "with the vanilla RNN (Elman, 1990) and the gated recurrent unit" in both.intro()
+    only_gru = compose([runs["gru-default"]])
+    assert "vanilla RNN" not in only_gru.intro()
+    base = compose([runs["tfidf-svm"]])
+    assert "with the TF-IDF + SVM baseline" in base.intro()
+    assert "with the settings given" in base.intro()

@@ -123,7 +123,8 @@ class Report:
         if not sizes:
             return ""
         total = sum(sizes.values())
-        shares = "/".join(f"{round(100 * sizes.get(k, 0) / total)}" for k in ("train", "val", "test"))
+        shares = "/".join(f"{round(100 * sizes.get(k, 0) / total)}"
+                          for k in ("train", "val", "test"))
         how = "stratified" if d.get("stratify") else "random"
         dropped = int(d.get("dropped_duplicates") or 0)
         return (f"A {how} {shares} split (seed {int(d.get('split_seed', 42))}) gives "
@@ -186,7 +187,8 @@ class Report:
         if not self.rec:
             return ""
         if self.settings_table()[1]:
-            return "Tab.~\\ref{tab:settings} gives the settings that differ from the default preset."
+            return ("Tab.~\\ref{tab:settings} gives the settings that differ from the default "
+                    "preset.")
         if len(self.rec) == 1:
             return "The recurrent run uses the default preset unchanged."
         return f"All {plural(len(self.rec), 'recurrent run')} use the default preset unchanged."
