@@ -26,7 +26,7 @@ def draw_figure(rep: Report, path: Path, width_in: float = 3.25) -> None:
     b, panels = rep.best, rep.panels()
     cm, labels = b.matrix or [], b.labels
     with matplotlib.rc_context(rc):
-        fig = plt.figure(figsize=(width_in, 1.45))
+        fig = plt.figure(figsize=(width_in, 1.3))
         gs = fig.add_gridspec(1, len(panels), width_ratios=[1.15, 1][:len(panels)], wspace=0.55)
         axes = dict(zip(panels, (fig.add_subplot(gs[0, k]) for k in range(len(panels)))))
         for ax in axes.values():
@@ -47,6 +47,8 @@ def draw_figure(rep: Report, path: Path, width_in: float = 3.25) -> None:
             ax.legend(frameon=False, handlelength=2.0, loc="lower center", ncol=2,
                       bbox_to_anchor=(0.5, 1.0), columnspacing=1.0, borderaxespad=0.2)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            last = max((len(r.metrics.get("history") or []) for r in rep.rec), default=1)
+            ax.set_xlim(0.5, last + 0.5)      # whole epochs, even for one-epoch runs
         if "confusion" in axes:
             ax, n = axes["confusion"], len(cm)
             ax.imshow(cm, cmap="Blues")

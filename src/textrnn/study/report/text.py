@@ -275,8 +275,7 @@ class Report:
         return ["Setting", "default preset"] + [f"{tex(p)} runs" for p in cols], rows
 
     def settings_caption(self) -> str:
-        return ("Every setting (\\texttt{config.json}) on which the runs differ from the "
-                "default preset, with the default preset's value.")
+        return "Every setting on which the runs differ from the default preset."
 
     # -- discussion --------------------------------------------------------------------
     def cells_compared(self) -> list[tuple[str, Run, Run]]:
