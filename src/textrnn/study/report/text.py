@@ -209,7 +209,7 @@ class Report:
                            else " (constant)") + f", batches of {k[2]}")
         stop = self.say(lambda r: (r.config.epochs, r.config.patience),
                         lambda k: (f"up to {plural(k[0], 'epoch')}, stopping after {k[1]} "
-                                   "without a better validation score") if k[1] is not None
+                                   "without a better validation score") if k[1]
                         else plural(k[0], "epoch"))
         return (f"It is trained with cross-entropy{loss or ''} and Adam{cite('kingma15')}"
                 + (f", {rate}" if rate else "") + (f", for {stop}" if stop else "") + ".")
