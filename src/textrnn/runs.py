@@ -16,7 +16,7 @@ import torch
 from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
 from .config import Config
-from .data import Dataset, load_dataset, split
+from .data import Dataset, corpus_splits, load_dataset
 from .metrics import classification_metrics
 from .plots import plot_confusion, plot_curves
 
@@ -30,10 +30,23 @@ class DataSpec:
     split_seed: int = 42
     stratify: bool = False
     dedupe: bool = False
+    split_column: str | None = None  # a column (or JSON field) naming each row's split
+    train: str | None = None         # the parts given one path each, instead of path
+    val: str | None = None
+    test: str | None = None
+    val_size: float = 0.15           # share of train carved out when the data has no val
 
-    def load(self, label_names: list[str] | None = None) -> tuple[Dataset, dict, int]:
-        ds = load_dataset(self.path, self.text_column, self.label_column, label_names)
-        splits, dropped = split(ds, self.split_seed, self.stratify, self.dedupe)
+    def load(self, label_names: list[str] | None = None,
+             progress: bool = True) -> tuple[Dataset, dict, int]:
+        """The documents, the split's index arrays and the duplicates dropped; what
+        was found and done is in ``ds.notes`` (one line each)."""
+        ds = load_dataset(self.path, self.text_column, self.label_column, label_names,
+                          split_column=self.split_column, train=self.train, val=self.val,
+                          test=self.test, progress=progress)
+        splits, dropped, said = corpus_splits(ds, self.split_seed, self.stratify, self.dedupe,
+                                              self.val_size)
+        ds.notes.append(f"{Path(ds.source).name or 'data'}: {len(ds):,} documents, "
+                        f"{len(ds.label_names)} classes; {said}")
         return ds, splits, dropped
 
 
@@ -43,6 +56,8 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
     ``splits`` (index arrays) replaces the data's own split (cross-validation folds)."""
     ds, own_splits, dropped = data.load()
     splits = own_splits if splits is None else splits
+    for note in ds.notes:
+        log(note)
     if dropped:
         log(f"--dedupe: dropped {dropped} duplicate texts before splitting")
     part = {k: ds.subset(v) for k, v in splits.items()}
