@@ -151,11 +151,13 @@ def _write_csv(path: Path, header, rows) -> Path:
 
 @pytest.fixture(scope="module")
 def small_csv(bbc_dir, tmp_path_factory) -> Path:
-    """60 BBC articles, 12 per class, labels 0..4 as in df_file.csv."""
+    """60 BBC articles, 12 per class, labelled with the class names (df_file.csv's ids
+    0..4 would stay integers: BBC's names are for the BBC data itself only)."""
     header, rows = _bbc_rows(bbc_dir)
+    names = ["Politics", "Sport", "Technology", "Entertainment", "Business"]
     by_label: dict[str, list] = {}
     for r in rows:
-        by_label.setdefault(r[1], []).append(r)
+        by_label.setdefault(r[1], []).append([r[0], names[int(r[1])]])
     picked = [r for label in sorted(by_label) for r in by_label[label][:12]]
     return _write_csv(tmp_path_factory.mktemp("data") / "small.csv", header, picked)
 

@@ -47,8 +47,7 @@ CHUNK = 1 << 20
 # errors that the standard library's archive readers raise on damaged input
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError,
                    RuntimeError, NotImplementedError, ValueError)
-try:  # optional codecs of tarfile
-    import bz2  # noqa: F401
+try:  # optional codecs of Python builds
     import lzma
     _ARCHIVE_ERRORS += (lzma.LZMAError,)
 except ImportError:  # pragma: no cover
@@ -126,31 +125,15 @@ class LimitedReader(io.RawIOBase):
 class Budget:
     """The bytes all members of one archive may inflate to together."""
 
-    def __init__(self, limit: int = MAX_TOTAL_BYTES) -> None:
-        self.left = limit
-        self.limit = limit
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_TOTAL_BYTES if limit is None else limit
+        self.left = self.limit
 
     def spend(self, n: int, where: str) -> None:
         self.left -= n
         if self.left < 0:
             raise TextrnnError(f"{where}: the archive inflates past {_size(self.limit)} in "
                                f"total (a zip bomb?); not read")
-
-
-def read_all(member: Member, limit: int | None = None) -> bytes:
-    """The whole member, read in chunks and stopped at ``limit`` (default: its own)."""
-    limit = member.limit if limit is None else (limit if member.limit is None
-                                                else min(limit, member.limit))
-    stream = _as_raw(member)
-    out = bytearray()
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            return bytes(out)
-        out += chunk
-        if limit is not None and len(out) > limit:
-            raise TextrnnError(f"{member.where}: larger than {_size(limit)}, the limit for "
-                               f"one document; not read")
 
 
 def open_lines(member: Member) -> BinaryIO:
@@ -177,13 +160,16 @@ def kind_of(path: Path) -> str:
         return "zip"
     if head[257:262] == b"ustar":
         return "tar"
+    named_tar = re.search(r"\.(tar(\.(gz|bz2|xz))?|tgz|tbz2|txz)$", path.name.lower())
     if head[:2] == b"\x1f\x8b":
         try:
             with gzip.open(path) as g:
                 inner = g.read(512)
         except _ARCHIVE_ERRORS as e:
             raise TextrnnError(f"{path}: not a readable gzip file ({_reason(e)})") from None
-        return "tar" if inner[257:262] == b"ustar" else "gz"
+        return "tar" if inner[257:262] == b"ustar" or named_tar else "gz"
+    if named_tar and len(head) >= 512 and not head[:512].strip(b"\x00"):
+        return "tar"  # an empty tar: end-of-archive blocks only
     if head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
         return "tar"  # tarfile reads bzip2 / xz; a lone .bz2 / .xz is refused when read
     suffix = "".join(path.suffixes[-2:]).lower()
@@ -219,11 +205,11 @@ def _file_member(path: Path, compressed: bool, advance) -> Member:
 
     def opener():
         try:
-            f = open(path, "rb")
+            stream = gzip.open(path) if compressed else open(path, "rb")
         except OSError as e:
             raise TextrnnError(f"{path}: cannot read ({e.strerror})") from None
-        stream = gzip.GzipFile(fileobj=f, mode="rb") if compressed else f
-        return LimitedReader(stream, limit, str(path), tick=lambda: advance(f.tell()))
+        raw = stream.fileobj if compressed else stream  # the bar follows the file's bytes
+        return LimitedReader(stream, limit, str(path), tick=lambda: advance(raw.tell()))
     return Member(name, str(path), opener, limit)
 
 
@@ -310,7 +296,7 @@ def _tar_members(path: Path, ignored: Ignored, advance) -> Iterator[Member]:
         raise TextrnnError(f"{path}: cannot read ({e.strerror})") from None
     with f:
         try:
-            tar = tarfile.open(fileobj=f, mode="r|*")
+            tar = tarfile.open(fileobj=_decompressed(f), mode="r|")
         except _ARCHIVE_ERRORS as e:
             raise TextrnnError(f"{path}: not a readable tar archive ({_reason(e)})") from None
         it = iter(tar)
@@ -338,9 +324,26 @@ def _tar_members(path: Path, ignored: Ignored, advance) -> Iterator[Member]:
             advance(f.tell())
 
 
+def _decompressed(f: BinaryIO) -> BinaryIO:
+    """``f`` through gzip / bzip2 / xz as its first bytes say. These readers raise
+    EOFError on a cut stream, where tarfile's own stream reader stops silently."""
+    head = f.read(6)
+    f.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    if head[:3] == b"BZh":
+        import bz2
+        return bz2.BZ2File(f)
+    if head == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(f)
+    return f
+
+
 def _reason(e: BaseException) -> str:
     return " ".join(str(e).split())[:200] or type(e).__name__
 
 
 def _size(n: int) -> str:
-    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):g} GiB"
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n:,} bytes"

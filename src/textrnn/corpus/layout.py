@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TextrnnError
-from .archives import MAX_DOCUMENT_BYTES, CHUNK, Ignored, kind_of, members, open_lines
+from . import archives
+from .archives import CHUNK, Ignored, kind_of, members, open_lines
 from .decoding import Decoder, check_text
 from .readers import (FASTTEXT_PREFIX, Columns, Record, format_by_name, read_table,
                       sniff_format, split_in_name)
@@ -79,7 +80,9 @@ def _read_tree(path: Path, kind: str, columns: Columns, decoder: Decoder, ignore
     depth = _common_depth([p for p, _, _ in tables] + [p for p, _, _ in docs])
     tables = [(p[depth:], w, r) for p, w, r in tables]
     docs = [(p[depth:], t, w) for p, t, w in docs]
-    placed = [d for d in docs if _is_document(d[0])]
+    # files beside table files (a README next to train.csv) are not documents
+    table_dirs = {tuple(p[:-1]) for p, _, _ in tables}
+    placed = [d for d in docs if _is_document(d[0]) and tuple(d[0][:-1]) not in table_dirs]
     if tables and placed:
         raise TextrnnError(f"{path}: holds both table files ({tables[0][1]}) and class folders "
                            f"({placed[0][2]}); point --data at one of them")
@@ -97,9 +100,9 @@ def _document(stream, where: str, decoder: Decoder) -> str | None:
     out = bytearray()
     while chunk := stream.read(CHUNK):
         out += chunk
-        if len(out) > MAX_DOCUMENT_BYTES:
-            raise TextrnnError(f"{where}: larger than {MAX_DOCUMENT_BYTES >> 20} MiB, the limit "
-                               f"for one document; not read")
+        if len(out) > archives.MAX_DOCUMENT_BYTES:
+            raise TextrnnError(f"{where}: larger than {archives.MAX_DOCUMENT_BYTES:,} bytes, the "
+                               f"limit for one document; not read")
     raw = bytes(out)
     if b"\x00" in raw[:8192]:
         return None
