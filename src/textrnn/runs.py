@@ -54,7 +54,7 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
               verbose: bool = True, log=print, splits: dict | None = None) -> dict:
     """Train ``cfg`` on ``data``'s train split, select on val, test once on test.
     ``splits`` (index arrays) replaces the data's own split (cross-validation folds)."""
-    ds, own_splits, dropped = data.load()
+    ds, own_splits, dropped = data.load(progress=verbose)
     splits = own_splits if splits is None else splits
     for note in ds.notes:
         log(note)

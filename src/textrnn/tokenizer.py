@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -42,9 +42,8 @@ class Tokenizer:
         return text.translate(self._table).split()
 
     def fit(self, texts: Iterable[str]) -> "Tokenizer":
-        counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update(self.split(text))
+        # one C-level count over all words, text by text: no per-token Python loop
+        counts: Counter[str] = Counter(chain.from_iterable(map(self.split, texts)))
         # sorted() is stable and Counter keeps first-seen order: ties go as in Keras.
         words = [w for w, c in sorted(counts.items(), key=lambda wc: wc[1], reverse=True)
                  if c >= self.min_count]
