@@ -10,7 +10,8 @@ set's high-water mark, which includes Python, numpy, torch and sklearn imported 
 textrnn: about 0.3 GB before any data) is its own. Timed: :func:`textrnn.load_dataset`
 (read, decode, parse, labels), ``Tokenizer.fit`` and ``Tokenizer.transform`` to the
 int32 id matrix, with the default preset's vocabulary (10,000) and length (400).
-Words are whitespace-separated words, counted outside the timing.
+Words are whitespace-separated words, counted outside the timing. CPU time is
+printed beside wall time: on a shared machine, wall time measures the neighbours.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def measure(path: str, num_words: int, maxlen: int) -> dict:
     from textrnn.data import load_dataset
     from textrnn.tokenizer import Tokenizer
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    c0 = time.process_time()
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -44,12 +46,14 @@ def measure(path: str, num_words: int, maxlen: int) -> dict:
     t2 = time.perf_counter()
     ids = tok.transform(ds.texts, maxlen)
     t3 = time.perf_counter()
+    cpu = time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     words = sum(len(t.split()) for t in ds.texts)
     return {"path": path, "documents": len(ds), "words": words, "classes": len(ds.label_names),
             "own_split": {k: len(v) for k, v in (ds.splits or {}).items()},
             "load_s": t1 - t0, "fit_s": t2 - t1, "transform_s": t3 - t2, "total_s": t3 - t0,
-            "words_per_s": words / (t3 - t0), "ids": f"{ids.shape} {ids.dtype}",
+            "words_per_s": words / (t3 - t0),
+            "cpu_s": cpu, "words_per_cpu_s": words / cpu, "ids": f"{ids.shape} {ids.dtype}",
             "ids_mb": ids.nbytes / 1e6, "peak_rss_gb": peak / 1e9,
             "rss_before_gb": rss0 * 1024 / 1e9,
             "warnings": [str(w.message) for w in caught]}
@@ -90,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['classes']} classes, own split {r['own_split'] or 'none'}\n"
               f"  load {r['load_s']:.1f} s + fit {r['fit_s']:.1f} s + transform "
               f"{r['transform_s']:.1f} s = {r['total_s']:.1f} s, "
-              f"{r['words_per_s'] / 1e6:.2f} M words/s; ids {r['ids']} ({r['ids_mb']:.0f} MB); "
+              f"{r['words_per_s'] / 1e6:.2f} M words/s (CPU time {r['cpu_s']:.1f} s: "
+              f"{r['words_per_cpu_s'] / 1e6:.2f} M words per CPU second); ids {r['ids']} ({r['ids_mb']:.0f} MB); "
               f"peak RSS {r['peak_rss_gb']:.2f} GB (of which {r['rss_before_gb']:.2f} GB "
               f"before loading)")
         for w in r["warnings"]:

@@ -58,6 +58,7 @@ def _data_spec(args, base=None):
         vals.update({("path" if k == "data" else k): None if v is None else
                      str(Path(v).resolve())  # so `test` works from anywhere
                      for k, v in paths.items()})
+        vals["split_column"] = args.split_column  # the stored one was the old data's
     return DataSpec(**{**base.__dict__, **vals})
 
 

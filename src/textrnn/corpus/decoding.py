@@ -55,8 +55,3 @@ class Decoder:
             warnings.warn(msg, stacklevel=3)
         return msg
 
-
-def check_text(raw: bytes, where: str) -> None:
-    """A NUL byte means binary content (an image, a nested archive), not text."""
-    if b"\x00" in raw[:8192]:
-        raise TextrnnError(f"{where}: not a text document (binary content)")

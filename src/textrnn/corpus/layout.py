@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import TextrnnError
 from . import archives
 from .archives import CHUNK, Ignored, kind_of, members, open_lines
-from .decoding import Decoder, check_text
+from .decoding import Decoder
 from .readers import (FASTTEXT_PREFIX, Columns, Record, format_by_name, read_table,
                       sniff_format, split_in_name)
 
@@ -129,7 +129,7 @@ def _is_document(parts: list[str]) -> bool:
 
 def _from_tables(path: Path, tables, columns: Columns) -> Source:
     if len(tables) == 1:
-        parts, where, records = tables[0]
+        parts, _, records = tables[0]
         layout = (f"split column {columns.split!r}" if columns.split
                   else f"one file ({'/'.join(parts)})")
         return Source(str(path), records, layout)
@@ -186,7 +186,7 @@ def _bar(path: Path, kind: str, progress: bool):
     from tqdm.auto import tqdm
     total = None if kind == "dir" else path.stat().st_size
     return tqdm(total=total, unit="B", unit_scale=True, desc=f"reading {path.name}",
-                delay=2, leave=False)
+                delay=2, leave=False, disable=None)  # None: only on a terminal
 
 
 def _advancer(bar):

@@ -96,7 +96,7 @@ def read_table(stream: BinaryIO, fmt: str, where: str, columns: Columns,
         return _jsonl(lines, where, columns, split)
     if fmt == "fasttext":
         return _fasttext(lines, where, split)
-    delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(head, where, decoder)
+    delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(head, where)
     return _csv(lines, where, columns, split, delimiter)
 
 
@@ -105,9 +105,9 @@ def _lines(stream: BinaryIO, where: str, decoder: Decoder) -> Iterator[str]:
         yield decoder(raw, f"{where}, line {n}")
 
 
-def _sniff_delimiter(head: bytes, where: str, decoder: Decoder) -> str:
-    first = head.split(b"\n", 1)[0]
-    text = Decoder()(first, where)
+def _sniff_delimiter(head: bytes, where: str) -> str:
+    """From the header line: ',' if it has one, else the most frequent of tab ; |."""
+    text = Decoder()(head.split(b"\n", 1)[0], where)
     counts = {d: text.count(d) for d in ",\t;|"}
     if counts[","]:
         return ","   # the common case, and quoted commas in later lines cannot fool it
