@@ -66,7 +66,8 @@ class Tokenizer:
         """:meth:`encode` as an int32 array: the words are looked up in C (``map`` over
         ``dict.get``), with no Python object per token kept."""
         lookup, default = self._lookup()
-        ids = np.fromiter(map(lookup.get, self.split(text), repeat(default)), dtype=np.int32)
+        # list then array: faster than np.fromiter over the map (measured, 4M words)
+        ids = np.array(list(map(lookup.get, self.split(text), repeat(default))), dtype=np.int32)
         return ids if default else ids[ids != 0]  # no OOV id: unknown words are dropped
 
     def _lookup(self) -> tuple[dict[str, int], int]:
