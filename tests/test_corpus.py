@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import tarfile
 import warnings
 import zipfile
@@ -395,8 +394,9 @@ def _count_not_utf8(path: Path) -> int:
     return n
 
 
-@pytest.mark.skipif(not NG20.exists(), reason="needs ../shared/data/20ng")  # CI has it
 def test_20_newsgroups_archive_end_to_end():
+    if not NG20.exists():
+        pytest.fail(f"20 Newsgroups not found at {NG20} (../shared beside the checkout)")
     with pytest.warns(UserWarning, match=r"texts not valid UTF-8") as w:
         ds, parts, _ = DataSpec(path=str(NG20)).load(progress=False)
     assert len(ds) == 18846 and len(ds.label_names) == 20
@@ -417,7 +417,3 @@ def test_20_newsgroups_archive_end_to_end():
     ids = Tokenizer(num_words=5000).fit(sample).transform(sample, 200)
     assert ids.dtype == np.int32 and ids.shape == (800, 200) and ids.max() < 5000
 
-
-@pytest.mark.skipif(os.environ.get("CI") is None and not NG20.exists(), reason="")
-def test_20ng_is_present_for_ci():
-    assert NG20.exists(), "CI lays out ../shared/data/20ng beside the checkout"

@@ -149,9 +149,8 @@ def test_valid_rows_round_trip(tmp_path_factory, data, fmt, compress):
         path.write_bytes(gzip.compress(path.with_suffix("").read_bytes()))
     ds = load_or_error(path)
     kept = [(t, y) for t, y in data]
-    if ds is None:  # only legitimate refusals: one class, or a text that is blank once
-        assert len({y for _, y in kept}) < 2 or any(not t.split() for t, _ in kept) or \
-            any("\n" in t or "\r" in t for t, _ in kept) and fmt != "csv"
+    if ds is None:  # the one legitimate refusal of such rows: a single class
+        assert len({y for _, y in kept}) < 2
         return
     want = [" ".join(t.split()) if fmt == "ft" else t.strip() for t, _ in kept]
     assert ds.texts == want
