@@ -591,6 +591,14 @@ def test_train_with_the_parts_given_apart(cli, tmp_path):
         {"train": 16, "val": 4, "test": 3}
     r = cli("test", out, "--json")
     assert r.rc == 0 and json.loads(r.out)["n"] == 3
+    # new documents to evaluate on: a test part alone is enough at test time
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\na words 1,a\nb words 2,b\n")
+    r = cli("test", out, "--test", other, "--json")
+    assert r.rc == 0, r.err
+    assert json.loads(r.out)["n"] == 2
+    assert_one_error(cli("test", out, "--test", other, "--split", "val"),
+                     "no val part in the data given (found: test)")
 
 
 def _zip_of(path: Path, files: dict) -> Path:

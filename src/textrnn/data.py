@@ -105,7 +105,7 @@ def load_dataset(path: str | Path | None = None, text_column: str = "Text",
                  split_column: str | None = None, train: str | Path | None = None,
                  val: str | Path | None = None, test: str | Path | None = None,
                  label_aliases: dict[str, int] | None = None,
-                 progress: bool = True) -> Dataset:
+                 progress: bool = True, need_train: bool = True) -> Dataset:
     """Read a corpus: ``path`` (any format, archive or layout; see ``docs/corpora.md``),
     or the parts ``train`` / ``val`` / ``test`` given one path each, or (none given)
     the BBC dataset.
@@ -118,7 +118,7 @@ def load_dataset(path: str | Path | None = None, text_column: str = "Text",
         return load_bbc(label_names=label_names)
     if path is not None and any(parts.values()):
         raise TextrnnError("give either --data or --train / --val / --test, not both")
-    if path is None and train is None:
+    if path is None and train is None and need_train:
         raise TextrnnError("--val and --test need --train (the documents to learn from)")
     columns = Columns(text_column, label_column, split_column)
     decoder, ignored = Decoder(), Ignored()

@@ -17,6 +17,7 @@ from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
 from .config import Config
 from .data import Dataset, corpus_splits, load_dataset
+from .errors import TextrnnError
 from .metrics import classification_metrics
 from .plots import plot_confusion, plot_curves
 
@@ -36,13 +37,16 @@ class DataSpec:
     test: str | None = None
     val_size: float = 0.15           # share of train carved out when the data has no val
 
-    def load(self, label_names: list[str] | None = None,
-             progress: bool = True) -> tuple[Dataset, dict, int]:
+    def load(self, label_names: list[str] | None = None, progress: bool = True,
+             evaluate_only: bool = False) -> tuple[Dataset, dict, int]:
         """The documents, the split's index arrays and the duplicates dropped; what
-        was found and done is in ``ds.notes`` (one line each)."""
+        was found and done is in ``ds.notes`` (one line each). ``evaluate_only``: parts
+        given without a train part (``textrnn test RUN --test new.csv``) are used as given."""
         ds = load_dataset(self.path, self.text_column, self.label_column, label_names,
                           split_column=self.split_column, train=self.train, val=self.val,
-                          test=self.test, progress=progress)
+                          test=self.test, progress=progress, need_train=not evaluate_only)
+        if evaluate_only and ds.splits and "train" not in ds.splits:
+            return ds, dict(ds.splits), 0
         splits, dropped, said = corpus_splits(ds, self.split_seed, self.stratify, self.dedupe,
                                               self.val_size)
         ds.notes.append(f"{Path(ds.source).name or 'data'}: {len(ds):,} documents, "
@@ -109,7 +113,10 @@ def stored_data_spec(run_dir: str | Path) -> DataSpec:
 def test_run(run_dir: str | Path, data: DataSpec, which: str = "test") -> dict:
     """Evaluate a saved model on one split (or 'all') of ``data``."""
     clf = TextClassifier.load(run_dir)
-    ds, splits, _ = data.load(label_names=list(map(str, clf.classes_)))
+    ds, splits, _ = data.load(label_names=list(map(str, clf.classes_)), evaluate_only=True)
+    if which != "all" and which not in splits:
+        raise TextrnnError(f"{ds.source}: no {which} part in the data given "
+                           f"(found: {', '.join(splits)}); choose one with --split")
     part = ds if which == "all" else ds.subset(splits[which])
     return _evaluate(clf, part)
 
