@@ -70,27 +70,29 @@ def encode_labels(raw: list[str], where: list[str], label_names: list[str] | Non
     case), one of ``aliases`` (lower-case name to id) or an id in ``0..K-1``; anything
     else is an error.
     """
-    for w, s in zip(where, raw):
-        if not s.strip():
-            raise TextrnnError(f"{w}: missing label")
+    keys = [s.strip() for s in raw]
+    if "" in set(keys):
+        raise TextrnnError(f"{where[keys.index('')]}: missing label")
+    distinct = dict.fromkeys(keys)  # each distinct label is parsed once, in first-seen order
     if label_names is not None:
         by_name = {**(aliases or {}), **{n.lower(): i for i, n in enumerate(label_names)}}
-        ids = np.empty(len(raw), dtype=np.int64)
-        for j, (w, s) in enumerate(zip(where, raw)):
-            k = _as_int(s)
-            i = k if k is not None and 0 <= k < len(label_names) else by_name.get(s.strip().lower())
-            if i is None:
-                raise TextrnnError(f"{w}: label {s.strip()!r} is not in the label set "
-                                   f"(0..{len(label_names) - 1} or {', '.join(label_names)})")
-            ids[j] = i
-        return ids, list(label_names)
-    keys = [s.strip() for s in raw]
-    ints = [_as_int(s) for s in keys]
-    if all(k is not None for k in ints):
-        values = sorted(set(ints))
+        for key in distinct:
+            k = _as_int(key)
+            distinct[key] = k if k is not None and 0 <= k < len(label_names) \
+                else by_name.get(key.lower())
+        bad = [key for key, i in distinct.items() if i is None]
+        if bad:
+            w = where[keys.index(bad[0])]
+            raise TextrnnError(f"{w}: label {bad[0]!r} is not in the label set "
+                               f"(0..{len(label_names) - 1} or {', '.join(label_names)})")
+        return np.array([distinct[k] for k in keys], dtype=np.int64), list(label_names)
+    ints = {key: _as_int(key) for key in distinct}
+    if all(k is not None for k in ints.values()):
+        values = sorted(set(ints.values()))
         index = {v: i for i, v in enumerate(values)}
-        return np.array([index[k] for k in ints], dtype=np.int64), [str(v) for v in values]
-    names = sorted(set(keys))
+        return (np.array([index[ints[k]] for k in keys], dtype=np.int64),
+                [str(v) for v in values])
+    names = sorted(distinct)
     index = {n: i for i, n in enumerate(names)}
     return np.array([index[k] for k in keys], dtype=np.int64), names
 
