@@ -140,7 +140,7 @@ def _ng_like(n_train: int = 6, n_test: int = 4) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize("kind", ["tar.gz", "tgz", "tar", "zip", "dir"])
+@pytest.mark.parametrize("kind", ["tar.gz", "tgz", "tar", "tar.bz2", "tar.xz", "zip", "dir"])
 def test_split_folders_found_without_flags(tmp_path, kind):
     files = _ng_like()
     if kind == "dir":
@@ -150,7 +150,8 @@ def test_split_folders_found_without_flags(tmp_path, kind):
     elif kind == "zip":
         path = _zip(tmp_path / "corpus.zip", {f"wrap/{k}": v for k, v in files.items()})
     else:
-        path = _tar(tmp_path / f"corpus.{kind}", files, "w" if kind == "tar" else "w:gz")
+        mode = {"tar": "w", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}.get(kind, "w:gz")
+        path = _tar(tmp_path / f"corpus.{kind}", files, mode)
     ds = _quiet_load(path)
     assert {k: len(v) for k, v in ds.splits.items()} == {"train": 12, "test": 8}
     assert all(ds.texts[i].split()[1] == k for k, v in ds.splits.items() for i in v)
