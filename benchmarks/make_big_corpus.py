@@ -1,6 +1,6 @@
 """Build a large corpus from real documents, for the loading benchmark (never commit it).
 
-    python benchmarks/make_big_corpus.py                 # 100x BBC: ~87 million words
+    python benchmarks/make_big_corpus.py                 # 100x BBC: ~85 million words
     python benchmarks/make_big_corpus.py --scale 0.5     # a quick check of the script
 
 Documents are drawn at random, with replacement and a fixed seed, from the BBC
