@@ -41,9 +41,12 @@ class Tokenizer:
             text = text.lower()
         return text.translate(self._table).split()
 
-    def fit(self, texts: Iterable[str]) -> "Tokenizer":
+    def fit(self, texts: Iterable[str], progress: bool = False) -> "Tokenizer":
+        """Count the words of ``texts``; ``progress`` shows a bar (on a terminal) when
+        it takes more than two seconds."""
         # one C-level count over all words, text by text: no per-token Python loop
-        counts: Counter[str] = Counter(chain.from_iterable(map(self.split, texts)))
+        counts: Counter[str] = Counter(chain.from_iterable(
+            map(self.split, _bar(texts, "counting words", progress))))
         # sorted() is stable and Counter keeps first-seen order: ties go as in Keras.
         words = [w for w, c in sorted(counts.items(), key=lambda wc: wc[1], reverse=True)
                  if c >= self.min_count]
@@ -82,7 +85,7 @@ class Tokenizer:
         return self._cache[1], self._cache[2]
 
     def transform(self, texts: Iterable[str], maxlen: int, padding: str = "pre",
-                  truncating: str = "pre") -> np.ndarray:
+                  truncating: str = "pre", progress: bool = False) -> np.ndarray:
         """Encode and pad to ``(n, maxlen)`` int32, like Keras' ``pad_sequences`` (whose
         default dtype is int32 too). Streams: each text is encoded into its row of the
         output and dropped, so memory is the output array, 4 bytes a slot."""
@@ -91,7 +94,7 @@ class Tokenizer:
         if not isinstance(texts, Sequence):
             texts = list(texts)
         out = np.zeros((len(texts), maxlen), dtype=np.int32)
-        for i, text in enumerate(texts):
+        for i, text in enumerate(_bar(texts, "encoding", progress)):
             _place(out[i], self.encode_array(text), padding, truncating)
         return out
 
@@ -107,6 +110,14 @@ class Tokenizer:
         tok = cls(d["num_words"], d["oov_token"], d["lower"], d["filters"], d["min_count"])
         tok.word_index = {str(w): int(i) for w, i in d["word_index"].items()}
         return tok
+
+
+def _bar(texts: Iterable[str], desc: str, progress: bool) -> Iterable[str]:
+    """``texts``, with a tqdm bar that appears after 2 s, on a terminal, if asked."""
+    if not progress:
+        return texts
+    from tqdm.auto import tqdm
+    return tqdm(texts, desc=desc, unit="doc", delay=2, leave=False, disable=None)
 
 
 def _place(row: np.ndarray, ids: np.ndarray, padding: str, truncating: str) -> None:
