@@ -353,6 +353,31 @@ def test_zip_bomb_stops_at_the_limit(tmp_path, monkeypatch, kind):
         load_dataset(path)
 
 
+@pytest.mark.parametrize("kind", ["zip", "gz", "doc"])
+def test_zip_bomb_memory_stays_bounded_by_the_limit(tmp_path, monkeypatch, kind):
+    """64 MiB of zeros behind a 1 MiB limit: the load stops having held about the
+    limit (a buffer and a chunk or two), never the 64 MiB."""
+    import tracemalloc
+    monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 1 << 20)
+    monkeypatch.setattr(archives, "MAX_DOCUMENT_BYTES", 1 << 20)
+    zeros = bytes(64 << 20)
+    if kind == "gz":
+        path = tmp_path / "bomb.csv.gz"
+        path.write_bytes(gzip.compress(b"Text,Label\n" + zeros, compresslevel=1))
+    else:
+        name = "bomb.csv" if kind == "zip" else "a/bomb"
+        path = _zip(tmp_path / "bomb.zip", {name: zeros, "b/1": b"x"})
+    del zeros
+    tracemalloc.start()
+    try:
+        with pytest.raises(TextrnnError, match="bomb"):
+            load_dataset(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak / (1 << 20):.1f} MiB"
+
+
 def test_zip_bomb_in_a_document_and_in_total(tmp_path, monkeypatch):
     monkeypatch.setattr(archives, "MAX_DOCUMENT_BYTES", 1000)
     path = _zip(tmp_path / "d.zip", {"a/1": b"short", "b/1": b"z" * 5000})
