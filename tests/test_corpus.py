@@ -210,6 +210,16 @@ def test_split_column(tmp_path):
         load_dataset(p, split_column="fold")
 
 
+def test_split_column_where_there_are_no_columns(tmp_path):
+    ft = _write(tmp_path / "a.ft", "__label__a x\n__label__b y\n")
+    with pytest.raises(TextrnnError, match=r"a\.ft: a fastText file has no columns"):
+        load_dataset(ft, split_column="split")
+    _write(tmp_path / "c" / "a" / "1", "x")
+    _write(tmp_path / "c" / "b" / "1", "y")
+    with pytest.raises(TextrnnError, match=r"--split-column names a column of a table"):
+        load_dataset(tmp_path / "c", split_column="split")
+
+
 def test_split_field_in_jsonl(tmp_path):
     rows = [{"text": "a", "label": 1, "split": "train"}, {"text": "b", "label": 0, "split": "test"}]
     p = _write(tmp_path / "a.jsonl", "\n".join(map(json.dumps, rows)))

@@ -88,6 +88,9 @@ def _read_tree(path: Path, kind: str, columns: Columns, decoder: Decoder, ignore
                            f"({placed[0][2]}); point --data at one of them")
     if tables:
         return _from_tables(path, tables, columns)
+    if columns.split:
+        raise TextrnnError(f"{path}: --split-column names a column of a table, but this is "
+                           f"a folder per class; lay it out in train / test folders instead")
     if not placed:
         raise TextrnnError(f"{path}: no documents found (expected <class>/<document> files, "
                            f"perhaps under train / test folders, or CSV, TSV, JSON Lines or "

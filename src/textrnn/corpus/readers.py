@@ -95,6 +95,9 @@ def read_table(stream: BinaryIO, fmt: str, where: str, columns: Columns,
     if fmt == "jsonl":
         return _jsonl(lines, where, columns, split)
     if fmt == "fasttext":
+        if columns.split:
+            raise TextrnnError(f"{where}: a fastText file has no columns, so no "
+                               f"--split-column; give its parts as --train / --val / --test")
         return _fasttext(lines, where, split)
     delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(head, where)
     return _csv(lines, where, columns, split, delimiter)
