@@ -557,14 +557,15 @@ def _split_tar(path: Path, n_train: int = 8, n_test: int = 4) -> Path:
 def test_train_and_test_on_an_archive_with_its_own_split(cli, tmp_path):
     data = _split_tar(tmp_path / "news.tar.gz")
     out = tmp_path / "run"
-    r = cli("train", "--data", data, "--out", out, *TINY)
+    r = cli("train", "--data", data, "--val-fraction", "0.25", "--out", out, *TINY)
     assert r.rc == 0, r.err
     assert ("the corpus's own split (split folders: news-bydate-train/ (train), "
             "news-bydate-test/ (test)): 24 train / 12 test") in r.err
-    assert "val: 15% of train (4 documents), stratified by class" in r.err
-    assert "used: 20 train / 4 val / 12 test" in r.err
+    assert "val: 25% of train (6 documents), stratified by class" in r.err
+    assert "used: 18 train / 6 val / 12 test" in r.err
     m = json.loads((out / "metrics.json").read_text())
-    assert m["data"]["sizes"] == {"train": 20, "val": 4, "test": 12}
+    assert m["data"]["sizes"] == {"train": 18, "val": 6, "test": 12}
+    assert m["data"]["val_size"] == 0.25
     assert m["test"]["n"] == 12
     # `test` redoes the same split from what metrics.json stored
     r = cli("test", out)
@@ -576,7 +577,7 @@ def test_train_and_test_on_an_archive_with_its_own_split(cli, tmp_path):
     for g in LONG:
         assert any(line.startswith(g + " ") for line in table), r.out  # whole, not cut
     r = cli("test", out, "--split", "val", "--json")
-    assert r.rc == 0 and json.loads(r.out)["n"] == 4
+    assert r.rc == 0 and json.loads(r.out)["n"] == 6
 
 
 def test_train_with_the_parts_given_apart(cli, tmp_path):
@@ -586,7 +587,8 @@ def test_train_with_the_parts_given_apart(cli, tmp_path):
     test = tmp_path / "test.ft"
     test.write_text("__label__a a words 99\n__label__b b words 99\n__label__b b words 98\n")
     out = tmp_path / "run"
-    r = cli("train", "--train", train, "--test", test, "--val-size", "0.2", "--out", out, *TINY)
+    r = cli("train", "--train", train, "--test", test, "--val-fraction", "0.2", "--out", out,
+            *TINY)
     assert r.rc == 0, r.err
     assert json.loads((out / "metrics.json").read_text())["data"]["sizes"] == \
         {"train": 16, "val": 4, "test": 3}

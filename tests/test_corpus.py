@@ -257,9 +257,9 @@ def test_missing_test_part_is_carved_and_said(tmp_path):
     train = _write(tmp_path / "tr.csv", "text,label\n" + "".join(
         f"t{i},{'ab'[i % 2]}\n" for i in range(20)))
     val = _write(tmp_path / "va.csv", "text,label\nv,a\nw,b\n")
-    parts, _, said = corpus_splits(_quiet_load(train=train, val=val))
-    assert {k: len(v) for k, v in parts.items()} == {"train": 17, "val": 2, "test": 3}
-    assert "test: 15% of train" in said
+    parts, _, said = corpus_splits(_quiet_load(train=train, val=val))  # val_size 0.1
+    assert {k: len(v) for k, v in parts.items()} == {"train": 18, "val": 2, "test": 2}
+    assert "test: 10% of train (2 documents)" in said
 
 
 def test_bbc_keeps_the_assignments_split(bbc):

@@ -40,9 +40,6 @@ def _data_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
     g.add_argument("--split-column", default=None,
                    help="column or JSON field naming each row's split: train, val / dev / "
                         "validation, or test")
-    g.add_argument("--val-size", type=float, default=d(0.15),
-                   help="share of train carved out for validation when the data has no val "
-                        "part (0.15)")
     g.add_argument("--split-seed", type=int, default=d(42),
                    help="random_state of the 70/15/15 split (42, the assignment's)")
     g.add_argument("--stratify", action=argparse.BooleanOptionalAction, default=d(False),
@@ -54,8 +51,7 @@ def _data_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
 def _data_spec(args, base=None):
     from .runs import DataSpec
     base = base or DataSpec()
-    keys = ("text_column", "label_column", "split_seed", "stratify", "dedupe", "split_column",
-            "val_size")
+    keys = ("text_column", "label_column", "split_seed", "stratify", "dedupe", "split_column")
     vals = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     paths = {k: getattr(args, k) for k in ("data", "train", "val", "test")}
     if any(v is not None for v in paths.values()):  # new data replaces the stored data
@@ -63,6 +59,8 @@ def _data_spec(args, base=None):
                      str(Path(v).resolve())  # so `test` works from anywhere
                      for k, v in paths.items()})
         vals["split_column"] = args.split_column  # the stored one was the old data's
+    if getattr(args, "val_fraction", None) is not None:  # train / compare: carve val likewise
+        vals["val_size"] = args.val_fraction
     return DataSpec(**{**base.__dict__, **vals})
 
 

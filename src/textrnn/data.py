@@ -288,11 +288,12 @@ def split(ds: Dataset, seed: int = 42, stratify: bool = False, dedupe: bool = Fa
 
 
 def corpus_splits(ds: Dataset, seed: int = 42, stratify: bool = False, dedupe: bool = False,
-                  val_size: float = _splits.VAL_SIZE) -> tuple[dict[str, np.ndarray], int, str]:
+                  val_size: float = 0.1) -> tuple[dict[str, np.ndarray], int, str]:
     """The corpus's own split where it has one, else :func:`split`.
 
     A missing test part is carved from train first, then a missing val part (each
-    ``val_size`` of train, stratified when every class allows). With ``dedupe``,
+    ``val_size`` of train, stratified when every class allows; runs pass the config's
+    ``val_fraction``, whose default is this one's). With ``dedupe``,
     duplicates are dropped keeping the copy in test, then val, then train.
     Returns the index arrays, the duplicates dropped, and one line saying what was done.
     """

@@ -7,7 +7,7 @@ argument handling.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,9 @@ class DataSpec:
     train: str | None = None         # the parts given one path each, instead of path
     val: str | None = None
     test: str | None = None
-    val_size: float = 0.15           # share of train carved out when the data has no val
+    # share of train carved out when the data has no val part: the run's val_fraction
+    # (stored here so `test` redoes the same carve); None: Config's default
+    val_size: float | None = None
 
     def load(self, label_names: list[str] | None = None, progress: bool = True,
              evaluate_only: bool = False) -> tuple[Dataset, dict, int]:
@@ -47,8 +49,9 @@ class DataSpec:
                           test=self.test, progress=progress, need_train=not evaluate_only)
         if evaluate_only and ds.splits and "train" not in ds.splits:
             return ds, dict(ds.splits), 0
+        val_size = Config().val_fraction if self.val_size is None else self.val_size
         splits, dropped, said = corpus_splits(ds, self.split_seed, self.stratify, self.dedupe,
-                                              self.val_size)
+                                              val_size)
         ds.notes.append(f"{Path(ds.source).name or 'data'}: {len(ds):,} documents, "
                         f"{len(ds.label_names)} classes; {said}")
         return ds, splits, dropped
@@ -57,7 +60,9 @@ class DataSpec:
 def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str = "cpu",
               verbose: bool = True, log=print, splits: dict | None = None) -> dict:
     """Train ``cfg`` on ``data``'s train split, select on val, test once on test.
-    ``splits`` (index arrays) replaces the data's own split (cross-validation folds)."""
+    ``splits`` (index arrays) replaces the data's own split (cross-validation folds).
+    A corpus without a val part gives ``cfg.val_fraction`` of its train part to val."""
+    data = replace(data, val_size=cfg.val_fraction)
     ds, own_splits, dropped = data.load(progress=verbose)
     splits = own_splits if splits is None else splits
     for note in ds.notes:

@@ -1,10 +1,10 @@
 """Train / validation / test index arrays: the corpus's own split where it has one,
 else the assignment's 70/15/15 random split.
 
-A part the corpus lacks is carved from its train part (:data:`VAL_SIZE` of it by
-default), stratified by class when every class has the two documents that needs,
-as scikit-learn's ``train_test_split`` does when asked; otherwise one message says
-the carve is plain random and why.
+A part the corpus lacks is carved from its train part (``val_fraction`` of it, the
+Config setting that ``TextClassifier.fit`` uses to hold out validation texts, counted
+the same way), stratified by class when every class has the two documents that
+needs; otherwise one message says the carve is plain random and why.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ..errors import TextrnnError
-
-#: Share of the train part carved out for validation when the corpus has none.
-VAL_SIZE = 0.15
-
 
 def assignment_split(labels: np.ndarray, idx: np.ndarray, seed: int, stratify: bool,
                      test_size: float, source: str, names: list[str]) -> dict[str, np.ndarray]:
@@ -49,12 +45,12 @@ def carve(idx: np.ndarray, labels: np.ndarray, size: float, seed: int,
     """Split ``idx`` into (kept, carved) with ``size`` of it carved, stratified when
     every class allows it. Returns a sentence saying what was done."""
     y = labels[idx]
-    n_carve = int(np.ceil(size * len(idx)))
+    n_carve = min(max(1, round(size * len(idx))), len(idx) - 1)
     counts = Counter(y.tolist())
     k = len(counts)
     small = min(counts, key=counts.get) if counts else None
-    if len(idx) < 2 or n_carve < 1 or n_carve >= len(idx):
-        raise TextrnnError(f"cannot carve a {what} part from {len(idx)} training documents")
+    if len(idx) < 2:
+        raise TextrnnError(f"cannot carve a {what} part from {len(idx)} training document")
     if counts[small] >= 2 and k <= n_carve <= len(idx) - k:
         kept, part = train_test_split(idx, test_size=n_carve, random_state=seed, stratify=y)
         how = "stratified by class"
