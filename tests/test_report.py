@@ -404,13 +404,23 @@ def test_data_sentences(runs, tmp_path):
     assert "A random 70/15/15 split (seed 42)" in plain.setup_data()
     assert "dropping" not in plain.setup_data() and "Caution" not in plain.setup_data()
     assert f"the {sum(sizes.values()):,} articles of the BBC News corpus" in plain.intro()
-    d = with_data("strat", stratify=True, dropped_duplicates=98, split_seed=7,
-                  path="/data/news.csv")
+    d = with_data("strat", stratify=True, dropped_duplicates=98, split_seed=7)
     rep = compose([d])
     assert "A stratified 70/15/15 split (seed 7)" in rep.setup_data()
     assert rep.setup_data().endswith("after dropping 98 exact duplicate texts.")
-    assert f"the {sum(sizes.values()) + 98:,} documents of \\texttt{{news.csv}}" in rep.intro()
     assert "Caution" in compose([runs["gru-default"], d]).setup_data()
+    # another corpus: its name, and no claim about a split metrics.json does not record
+    d = with_data("csv", path="/data/news.csv")
+    rep = compose([d])
+    assert f"the {sum(sizes.values()):,} documents of \\texttt{{news.csv}}" in rep.intro()
+    assert rep.setup_data().startswith("The split (the corpus's own parts where it has "
+                                       "them, else random with seed 42) gives")
+    rep = compose([with_data("col", path="/data/news.csv", split_column="part")])
+    assert rep.setup_data().startswith("The split given with the data (its \\texttt{part} "
+                                       "column) gives")
+    rep = compose([with_data("files", train="/d/train.csv", test="/d/test.csv")])
+    assert "documents of \\texttt{train.csv} and \\texttt{test.csv}" in rep.intro()
+    assert rep.setup_data().startswith("The split given with the data (its files) gives")
 
 
 def test_intro_names_the_best_recurrent_run_beside_baselines(runs):

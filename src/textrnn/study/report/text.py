@@ -75,15 +75,25 @@ class Report:
     def data(self) -> dict:
         return self.best.metrics.get("data") or {}
 
+    def files(self) -> list[str]:
+        """The data files given (runs.DataSpec: path, or train / val / test parts)."""
+        d = self.data()
+        return [str(d[k]) for k in ("path", "train", "val", "test") if d.get(k)]
+
+    def bbc(self) -> bool:
+        """DataSpec's default, no file given: the BBC data, which has no split of its own."""
+        return not self.files()
+
     def corpus(self) -> str:
         d = self.data()
         sizes = d.get("sizes") or {}
         n = sum(sizes.values()) + int(d.get("dropped_duplicates") or 0) if sizes else None
         if not n:
             return "a labelled corpus"
-        if d.get("path") is None:           # DataSpec's default: the BBC data
+        if self.bbc():
             return f"the {n:,} articles of the BBC News corpus{cite('greene06')}"
-        return f"the {n:,} documents of \\texttt{{{tex(Path(str(d['path'])).name)}}}"
+        names = join([f"\\texttt{{{tex(Path(f).name)}}}" for f in self.files()])
+        return f"the {n:,} documents of {names}"
 
     def methods(self) -> str:
         """The models compared: the cells given, else the baselines."""
@@ -126,8 +136,18 @@ class Report:
         shares = "/".join(f"{round(100 * sizes.get(k, 0) / total)}"
                           for k in ("train", "val", "test"))
         how = "stratified" if d.get("stratify") else "random"
+        seed = int(d.get("split_seed", 42))
+        if self.bbc():                  # no split of its own: textrnn's random split
+            split = f"A {how} {shares} split (seed {seed})"
+        elif d.get("split_column") or d.get("train"):
+            given = (f"its \\texttt{{{tex(d['split_column'])}}} column" if d.get("split_column")
+                     else "its files")
+            split = f"The split given with the data ({given})"
+        else:   # metrics.json does not say whether the corpus had parts of its own
+            split = (f"The split (the corpus's own parts where it has them, else {how} "
+                     f"with seed {seed})")
         dropped = int(d.get("dropped_duplicates") or 0)
-        return (f"A {how} {shares} split (seed {int(d.get('split_seed', 42))}) gives "
+        return (f"{split} gives "
                 f"{sizes.get('train', 0):,} training, {sizes.get('val', 0):,} validation"
                 f"{self.selection()} and {sizes.get('test', 0):,} test documents"
                 + (f", after dropping {plural(dropped, 'exact duplicate text')}." if dropped
@@ -135,7 +155,8 @@ class Report:
 
     def same_data(self) -> str:
         keys = {json.dumps({k: (r.metrics.get("data") or {}).get(k) for k in
-                            ("path", "split_seed", "stratify", "dedupe", "sizes")},
+                            ("path", "train", "val", "test", "split_column",
+                             "split_seed", "stratify", "dedupe", "sizes")},
                            sort_keys=True) for r in self.runs}
         if len(keys) > 1:
             return ("\\textbf{Caution:} the runs given were not trained on the same data "
