@@ -37,6 +37,8 @@ class Config:
     dropout: float = 0.3             # on embeddings and on the pooled features
     word_dropout: float = 0.0        # training only: delete each token with this probability
     pooling: str = "mean"
+    window: int | None = None        # read longer texts as windows of this many tokens, each
+                                     # from a fresh state, pooled together (see model.py)
     impl: str = "fast"
     # optimisation
     batch_size: int = 32
@@ -67,6 +69,9 @@ class Config:
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)"),
             (self.mask or not self.word_dropout, "word_dropout needs mask"),
+            (self.window is None or self.window >= 1, "window must be >= 1 (or None)"),
+            (self.window is None or (self.mask and self.pooling != "last"),
+             "window needs mask and a pooling over all steps (not 'last')"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.mask or not self.bucket, "bucket needs mask (padding must not be input)"),
             (self.lr > 0, "lr must be > 0"),

@@ -1,0 +1,149 @@
+"""One default recipe for every corpus: which levers gain on validation, on 20 Newsgroups
+and on BBC?
+
+    python benchmarks/recipe.py --corpus 20ng --lever base --seeds 1
+    python benchmarks/recipe.py --corpus bbc --lever chosen --seeds 1 2 3
+    python benchmarks/recipe.py --table           # results/recipe.md from runs/recipe/
+    python benchmarks/recipe.py --corpus 20ng --lever chosen --seeds 1 2 3 --test
+
+Each lever is the default preset (``textrnn.config.preset('default', cell)``) with a few
+settings changed. 20NG: validation is 15% of the 11,314 training posts (stratified, seed
+0; ``newsgroups.carve_val``), the model trains on the other 85%. BBC: the assignment's
+split (``DataSpec().load()``). One run = one cell, one seed; its history and val accuracy
+land in ``runs/recipe/<corpus>/<lever>/<cell>-seed<k>.json`` (a run already there is not
+redone). ``--test`` also scores the test split: only for the recipe already chosen on
+val. ``torch.set_num_threads(1)``: the machine is shared, so wall times are rough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from newsgroups import carve_val, load_20ng  # noqa: E402
+
+from textrnn.api import TextClassifier  # noqa: E402
+from textrnn.checkpoint import write_atomic  # noqa: E402
+from textrnn.config import preset  # noqa: E402
+from textrnn.metrics import classification_metrics  # noqa: E402
+
+LEVERS: dict[str, dict] = {
+    # screening on 20NG, one seed, short budgets
+    "base": {},
+    "base 6 ep": {"epochs": 6},
+    "min count 2": {"num_words": 10**7, "min_count": 2, "epochs": 6},
+    "min count 2, 1000 tokens": {"num_words": 10**7, "min_count": 2, "maxlen": 1000, "epochs": 6},
+    "min count 2, 1000 tokens, max": {"num_words": 10**7, "min_count": 2, "maxlen": 1000,
+                                      "pooling": "max", "epochs": 6},
+}
+
+
+def load(corpus: str):
+    """``{'train'|'val'|'test': (texts, label names)}``, and the class names."""
+    if corpus == "20ng":
+        (tr, ytr, names), (te, yte, _) = load_20ng()
+        itr, iva = carve_val(ytr)
+        pick = lambda texts, y, idx: ([texts[i] for i in idx], [names[y[i]] for i in idx])  # noqa: E731
+        return {"train": pick(tr, ytr, itr), "val": pick(tr, ytr, iva),
+                "test": pick(te, yte, range(len(te)))}, names
+    from textrnn.runs import DataSpec
+    ds, splits, _ = DataSpec().load()
+    names = ds.label_names
+    return {k: ([ds.texts[i] for i in v], [names[ds.labels[i]] for i in v])
+            for k, v in splits.items()}, names
+
+
+def run_one(corpus: str, lever: str, cell: str, seed: int, test: bool, root: Path) -> dict:
+    """Train one run (or reuse the stored one) and score val; with ``test``, test too,
+    from the stored model when the run is already there."""
+    out = root / corpus / lever.replace(" ", "_").replace(",", "") / f"{cell}-seed{seed}.json"
+    if out.exists():
+        res = json.loads(out.read_text())
+        if not test or "test" in res:
+            return res
+        parts, names = load(corpus)
+        clf = TextClassifier.load(out.with_suffix(""))
+    else:
+        parts, names = load(corpus)
+        clf = TextClassifier(cell, seed=seed, verbose=True, **LEVERS[lever])
+        t0 = time.perf_counter()
+        clf.fit(*parts["train"], *parts["val"], classes=names)
+        seconds = time.perf_counter() - t0
+        clf.save(out.with_suffix(""))
+        res = {"corpus": corpus, "lever": lever, "cell": cell, "seed": seed,
+               "settings": LEVERS[lever], "config": clf.config.to_dict(),
+               "vocab_size": clf.tokenizer_.vocab_size, "train_seconds": seconds,
+               "threads": torch.get_num_threads(), "history": clf.history_}
+    index = {c: i for i, c in enumerate(names)}
+    for split in ("val",) + (("test",) if test else ()):
+        texts, labels = parts[split]
+        pred = clf.predict(texts)
+        res[split] = classification_metrics([index[y] for y in labels],
+                                            [index[p] for p in pred], names)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, lambda p: p.write_text(json.dumps(res)))
+    return res
+
+
+def table(root: Path) -> str:
+    lines = ["| corpus | lever | settings | cell | seeds | val accuracy | test accuracy | epochs run "
+             "(best) | s/epoch | wall time |", "|---|---|---|---|---|---:|---:|---|---:|---:|"]
+    for corpus in ("20ng", "bbc"):
+        for lever, over in LEVERS.items():
+            for cell in ("gru", "rnn"):
+                runs = [json.loads(f.read_text()) for f in sorted(
+                    (root / corpus / lever.replace(" ", "_").replace(",", "")).glob(f"{cell}-seed*.json"))]
+                if not runs:
+                    continue
+                val = np.array([r["val"]["accuracy"] for r in runs]) * 100
+                tst = [r["test"]["accuracy"] * 100 for r in runs if "test" in r]
+                fmt = lambda a: f"{np.mean(a):.2f}" + (f" ± {np.std(a):.2f}" if len(a) > 1 else "")  # noqa: E731
+                eps = ", ".join(f"{len(r['history'])} ({[h['epoch'] for h in r['history'] if h.get('best')][0]})"
+                                for r in runs)
+                spe = np.mean([h["seconds"] for r in runs for h in r["history"]])
+                wall = np.mean([r["train_seconds"] for r in runs]) / 60
+                settings = ", ".join(f"{k}={v}" for k, v in over.items()) or "-"
+                lines.append(f"| {corpus} | {lever} | {settings} | {cell} | "
+                             f"{','.join(str(r['seed']) for r in runs)} | {fmt(val)} | "
+                             f"{fmt(tst) if tst else ''} | {eps} | {spe:.0f} | {wall:.1f} min |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", choices=("20ng", "bbc"), default="20ng")
+    ap.add_argument("--lever", nargs="+", default=[], choices=list(LEVERS))
+    ap.add_argument("--cells", nargs="+", default=["gru"], choices=("gru", "rnn"))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1])
+    ap.add_argument("--test", action="store_true", help="also score test (chosen recipe only)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", default="runs/recipe")
+    ap.add_argument("--table", action="store_true", help="write results/recipe.md and print it")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = Path(args.runs)
+    for lever in args.lever:
+        for cell in args.cells:
+            for seed in args.seeds:
+                r = run_one(args.corpus, lever, cell, seed, args.test, root)
+                best = max(h.get("val_acc", 0) for h in r["history"])
+                print(f"{args.corpus} | {lever} | {cell} seed {seed}: val {100 * r['val']['accuracy']:.2f}% "
+                      f"(max epoch val {100 * best:.2f}%), "
+                      + (f"test {100 * r['test']['accuracy']:.2f}%, " if "test" in r else "")
+                      + f"{len(r['history'])} epochs, {r['train_seconds']:.0f} s", flush=True)
+    if args.table:
+        text = table(root)
+        write_atomic(Path("results/recipe.md"), lambda p: p.write_text(text + "\n"))
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
