@@ -42,6 +42,13 @@ LEVERS: dict[str, dict] = {
     "min count 2, 1000 tokens": {"num_words": 10**7, "min_count": 2, "maxlen": 1000, "epochs": 6},
     "min count 2, 1000 tokens, max": {"num_words": 10**7, "min_count": 2, "maxlen": 1000,
                                       "pooling": "max", "epochs": 6},
+    # the candidate rule: every word seen twice, up to 1,000 tokens, about 1,800 steps
+    # (cosine, capped at 15 epochs) for both cells
+    "recipe": (R := {"num_words": 10**7, "min_count": 2, "maxlen": 1000, "schedule": "cosine",
+                     "epochs": 15, "steps": 1800, "patience": 6}),
+    "recipe, 2000 tokens in windows of 250": {**R, "maxlen": 2000, "window": 250},
+    "recipe, max pooling": {**R, "pooling": "max"},
+    "recipe, min count 3": {**R, "min_count": 3},
 }
 
 

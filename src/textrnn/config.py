@@ -46,6 +46,8 @@ class Config:
     lr: float = 2e-3
     weight_decay: float = 0.0
     epochs: int = 12
+    steps: int | None = None         # train for about this many batches: epochs =
+                                     # min(epochs, ceil(steps / batches per epoch))
     clip: float | None = 1.0         # max gradient norm; None = no clipping
     label_smoothing: float = 0.0
     schedule: str = "constant"       # learning rate: 'constant' or 'cosine' (decay to 0 over epochs)
@@ -76,6 +78,7 @@ class Config:
             (self.mask or not self.bucket, "bucket needs mask (padding must not be input)"),
             (self.lr > 0, "lr must be > 0"),
             (self.epochs >= 1, "epochs must be >= 1"),
+            (self.steps is None or self.steps >= 1, "steps must be >= 1 (or None)"),
             (0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)"),
             (self.schedule in ("constant", "cosine"), "schedule must be 'constant' or 'cosine'"),
             (self.select in ("loss", "acc"), "select must be 'loss' or 'acc'"),

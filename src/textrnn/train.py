@@ -80,7 +80,8 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 for p in model.parameters())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                            fused=fused or None)
-    steps = cfg.epochs * -(-len(train[0]) // cfg.batch_size)
+    epochs = planned_epochs(cfg, len(train[0]))
+    steps = epochs * -(-len(train[0]) // cfg.batch_size)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine"
              else None)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -89,12 +90,12 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     history: list[dict] = []
     kept: list[tuple[tuple, int, dict]] = []  # (score, epoch, weights), best first
     bad_epochs = 0
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(1, epochs + 1):
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
         epoch_batches = (bucketed_batches(lengths, cfg.batch_size, gen) if cfg.bucket
                          else list(batches(len(x), cfg.batch_size, gen)))
-        bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{cfg.epochs}",
+        bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{epochs}",
                    disable=not verbose, leave=False, unit="batch")
         for b in bar:
             xb = trim(x[b]) if cfg.mask else x[b]
@@ -135,6 +136,17 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     for r in history:
         r["best"] = any(r["epoch"] == e for _, e, _ in kept)
     return history
+
+
+def planned_epochs(cfg: Config, n_train: int) -> int:
+    """``cfg.epochs``, or with ``cfg.steps`` set, as many epochs as make about that many
+    optimizer steps, capped at ``cfg.epochs``: a large corpus gets fewer passes over
+    more batches (20 Newsgroups, 301 batches of 32: 6 epochs for 1,800 steps), a small
+    one the cap (BBC, 49 batches: 15). The cosine schedule spans these epochs."""
+    if cfg.steps is None:
+        return cfg.epochs
+    per_epoch = -(-n_train // cfg.batch_size)
+    return max(1, min(cfg.epochs, -(-cfg.steps // per_epoch)))
 
 
 def average_weights(states: list[dict]) -> dict:
