@@ -123,6 +123,39 @@ def table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def confusions(root: Path, corpus: str, lever: str, cell: str, split: str, top: int = 12) -> str:
+    """Where the errors are: the confusion matrices of a lever's runs summed, the most
+    frequent (true -> predicted) pairs, and the errors inside groups of related classes."""
+    runs = [json.loads(f.read_text()) for f in sorted(
+        (root / corpus / lever.replace(" ", "_").replace(",", "")).glob(f"{cell}-seed*.json"))]
+    runs = [r for r in runs if split in r]
+    if not runs:
+        return ""
+    names = runs[0][split]["labels"]
+    cm = sum(np.array(r[split]["confusion_matrix"]) for r in runs)
+    errors = cm.sum() - np.trace(cm)
+    off = [(cm[i, j], names[i], names[j]) for i in range(len(names)) for j in range(len(names))
+           if i != j and cm[i, j]]
+    lines = [f"{corpus} {lever} {cell}, {split}, {len(runs)} run(s): {errors} errors of "
+             f"{cm.sum()} ({100 * errors / cm.sum():.2f}%)", "", "| true | predicted | count |",
+             "|---|---|---:|"]
+    lines += [f"| {a} | {b} | {c} |" for c, a, b in sorted(off, reverse=True)[:top]]
+    groups = {"comp.* and sci.electronics": lambda n: n.startswith("comp.") or n == "sci.electronics",
+              "religion (alt.atheism, soc.religion.christian, talk.religion.misc)":
+                  lambda n: n in ("alt.atheism", "soc.religion.christian", "talk.religion.misc"),
+              "talk.politics.*": lambda n: n.startswith("talk.politics"),
+              "rec.autos and rec.motorcycles": lambda n: n in ("rec.autos", "rec.motorcycles")}
+    lines += ["", "| errors between classes of one group | count | share of all errors |",
+              "|---|---:|---:|"]
+    for g, member in groups.items():
+        idx = [i for i, n in enumerate(names) if member(n)]
+        if len(idx) < 2:
+            continue
+        c = cm[np.ix_(idx, idx)].sum() - np.trace(cm[np.ix_(idx, idx)])
+        lines.append(f"| {g} | {c} | {100 * c / max(errors, 1):.0f}% |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", choices=("20ng", "bbc"), default="20ng")
@@ -133,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", default="runs/recipe")
     ap.add_argument("--table", action="store_true", help="write results/recipe.md and print it")
+    ap.add_argument("--confusions", nargs=3, metavar=("LEVER", "CELL", "SPLIT"),
+                    help="the most frequent errors of a lever's runs on --corpus")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = Path(args.runs)
@@ -145,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"(max epoch val {100 * best:.2f}%), "
                       + (f"test {100 * r['test']['accuracy']:.2f}%, " if "test" in r else "")
                       + f"{len(r['history'])} epochs, {r['train_seconds']:.0f} s", flush=True)
+    if args.confusions:
+        print(confusions(root, args.corpus, *args.confusions))
     if args.table:
         text = table(root)
         write_atomic(Path("results/recipe.md"), lambda p: p.write_text(text + "\n"))
