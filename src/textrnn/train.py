@@ -129,7 +129,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
         if len(kept) < cfg.average or score < kept[-1][0]:
             kept = sorted(kept + [(score, epoch, copy.deepcopy(model.state_dict()))],
                           key=lambda k: k[:2])[:cfg.average]
-        if cfg.patience is not None and bad_epochs >= cfg.patience:
+        if cfg.patience and bad_epochs >= cfg.patience:
             break
     if kept:
         model.load_state_dict(average_weights([w for _, _, w in kept]))
@@ -143,7 +143,7 @@ def planned_epochs(cfg: Config, n_train: int) -> int:
     optimizer steps, capped at ``cfg.epochs``: a large corpus gets fewer passes over
     more batches (20 Newsgroups, 301 batches of 32: 6 epochs for 1,800 steps), a small
     one the cap (BBC, 49 batches: 15). The cosine schedule spans these epochs."""
-    if cfg.steps is None:
+    if not cfg.steps:
         return cfg.epochs
     per_epoch = -(-n_train // cfg.batch_size)
     return max(1, min(cfg.epochs, -(-cfg.steps // per_epoch)))
