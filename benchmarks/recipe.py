@@ -1,10 +1,13 @@
 """One default recipe for every corpus: which levers gain on validation, on 20 Newsgroups
 and on BBC?
 
-    python benchmarks/recipe.py --corpus 20ng --lever base --seeds 1
-    python benchmarks/recipe.py --corpus bbc --lever chosen --seeds 1 2 3
-    python benchmarks/recipe.py --table           # results/recipe.md from runs/recipe/
-    python benchmarks/recipe.py --corpus 20ng --lever chosen --seeds 1 2 3 --test
+    python benchmarks/recipe.py --corpus 20ng --lever "base 6 ep" recipe --cells gru rnn
+    python benchmarks/recipe.py --corpus bbc --lever recipe --cells gru rnn --seeds 1 2 3
+    python benchmarks/recipe.py --corpus 20ng --lever recipe --cells gru rnn --test
+    python benchmarks/recipe.py --confusions recipe gru test     # where the errors are
+    python benchmarks/recipe.py --table     # the generated part of results/recipe.md
+
+results/recipe.md holds the runs made and what they say.
 
 Each lever is the default preset (``textrnn.config.preset('default', cell)``, as it was
 when the study ran: 10,000 words, the first 400 tokens, label smoothing 0.1; the GRU

@@ -68,7 +68,7 @@ class Config:
                                   "probability (needs mask)")
     pooling: str = setting("mean", "how the outputs over time become one vector", POOLINGS)
     window: int = setting(0, "read texts longer than this many tokens as windows, each from "
-                          "a fresh state, pooled together (faster on long texts; 0 = one "
+                          "a fresh state, pooled together (a speed lever for long texts; 0 = one "
                           "pass; needs mask and a pooling over all steps)")
     impl: str = setting("fast", "recurrence implementation: the cells step by step, "
                         "'loop' (Python loop, hand-written backward) or 'fast' (C++ loops)",
