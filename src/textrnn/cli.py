@@ -112,12 +112,20 @@ def cmd_train(args) -> int:
         cfg = preset(args.preset or "default", args.model or "gru",
                      **_settings(args, skip=("model", "preset")))
         data, out = _data_spec(args), args.out or f"runs/{cfg.model}-{cfg.preset}"
-    try:
-        m = train_run(cfg, data, out, resolve_device(args.device), not args.quiet, _log,
-                      save_every=args.save_every, resume=bool(args.resume))
-    except TrainingInterrupted as e:
-        _log(f"textrnn: {e.args[0]}; resume with: textrnn train --resume {out}")
-        return 128 + e.signum
+    from . import distributed
+    # under torchrun: join the process group; rank 0 alone logs and writes, and a
+    # restart after a failed rank goes on from the last checkpoint
+    with distributed.session(resolve_device(args.device)) as device:
+        rank0 = distributed.is_main()
+        try:
+            m = train_run(cfg, data, out, device, not args.quiet and rank0,
+                          _log if rank0 else (lambda msg: None), save_every=args.save_every,
+                          resume=bool(args.resume) or distributed.restarted())
+        except TrainingInterrupted as e:
+            _log(f"textrnn: {e.args[0]}; resume with: textrnn train --resume {out}")
+            return 128 + e.signum
+    if not rank0:
+        return 0
     print(results_table([m]))
     print(f"run directory: {out}")
     return 0

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .checkpoint import atomic_dir, read_json
 from .config import Config
 from .errors import TextrnnError
@@ -131,9 +132,15 @@ def test_hook(point: str) -> None:
     """For the tests of interruption: ``TEXTRNN_TEST_SIGNAL=POINT:N:SIG`` (e.g.
     ``batch:7:KILL``) sends ``SIGSIG`` to this process the N-th time the loop passes
     POINT: 'batch' (after an optimizer step), 'epoch' (after the end-of-epoch
-    checkpoint) or 'checkpoint' (half-way through writing one)."""
+    checkpoint) or 'checkpoint' (half-way through writing one).
+
+    Under torchrun, ``TEXTRNN_TEST_RANK=R`` limits it to rank R, and it fires in the
+    first attempt only (not after torchrun restarts the workers)."""
     spec = os.environ.get("TEXTRNN_TEST_SIGNAL")
     if not spec:
+        return
+    only = os.environ.get("TEXTRNN_TEST_RANK")
+    if only is not None and (only != os.environ.get("RANK") or distributed.restarted()):
         return
     where, n, sig = spec.split(":")
     if where == point:
@@ -217,7 +224,20 @@ class Checkpoints:
             and state.batch < len(state.order)
 
     def save(self, state: TrainState) -> Path:
+        """Write a checkpoint of ``state`` and the bound objects; return its path. Under
+        torchrun, rank 0 writes (every rank holds the same state) and the others wait
+        at a barrier until it is whole on disk."""
         path = self.folder / f"step-{state.step:09d}"
+        if not distributed.is_main():
+            distributed.barrier()
+            return path
+        try:
+            self._write(path, state)
+        finally:
+            distributed.barrier()
+        return path
+
+    def _write(self, path: Path, state: TrainState) -> None:
         tensors, meta = self._collect(state)
         try:
             for p in self.folder.glob(".step-*"):  # left by a crash while saving
@@ -236,7 +256,6 @@ class Checkpoints:
                                f"the previous one is intact") from None
         for old in list_checkpoints(self.folder)[KEEP:]:
             shutil.rmtree(old, ignore_errors=True)
-        return path
 
     def _collect(self, state: TrainState) -> tuple[dict, dict]:
         t = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -282,8 +301,9 @@ class Checkpoints:
             except TextrnnError as e:
                 # set aside, not deleted (evidence), and out of the way of the new ones
                 aside = path.with_name(f"corrupt-{path.name}")
-                shutil.rmtree(aside, ignore_errors=True)
-                path.rename(aside)
+                if distributed.is_main():  # the other ranks skip it too, moving nothing
+                    shutil.rmtree(aside, ignore_errors=True)
+                    path.rename(aside)
                 warnings.warn(f"{e}; falling back to the checkpoint before it (this one "
                               f"is now {aside.name})", stacklevel=2)
                 continue

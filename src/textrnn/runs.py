@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed
 from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
 from .config import Config, _base_type, _is_a
@@ -85,7 +86,10 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
     With ``save_every`` (None: no checkpoints), checkpoints go to ``out/checkpoints``
     at the end of each epoch and every ``save_every`` batches (0: never mid-epoch);
     ``resume`` continues from them. The finished run directory replaces ``out`` in one
-    rename, checkpoints and any earlier run there with it."""
+    rename, checkpoints and any earlier run there with it.
+
+    Under torchrun (:mod:`textrnn.distributed`) every rank trains; rank 0 alone writes
+    and evaluates, and the other ranks return ``{}``."""
     if out is not None:
         _check_out(Path(out))
     folder = Path(out) / CHECKPOINTS if out is not None and save_every is not None else None
@@ -106,13 +110,15 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
     clf = TextClassifier.from_config(cfg, device=device, verbose=verbose)
     t0 = time.perf_counter()
     with _writing(out, folder):
-        if folder is not None:
+        if folder is not None and distributed.is_main():
             write_run_settings(folder, {"config": cfg.to_dict(), "data": asdict(data)})
         clf.fit(part["train"].texts, as_names(part["train"]), part["val"].texts,
                 as_names(part["val"]), classes=names,
                 extra_texts=part["val"].texts + part["test"].texts,
                 checkpoint_dir=folder, save_every=save_every or 0, resume=resume)
     train_seconds = time.perf_counter() - t0
+    if not distributed.is_main():
+        return {}
     metrics = {
         "model": cfg.model, "preset": cfg.preset,
         "parameters": sum(p.numel() for p in clf.model_.parameters()),
@@ -122,6 +128,7 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
         "val": _evaluate(clf, part["val"]),
         "test": _evaluate(clf, part["test"]),
         "history": clf.history_,
+        **({"processes": distributed.world()} if distributed.active() else {}),
     }
     if out is not None:
         with _writing(out), atomic_dir(out) as tmp:
@@ -155,7 +162,7 @@ def _writing(out: str | Path | None, folder: Path | None = None):
             raise TextrnnError(f"{out}: could not write the run directory "
                                f"({e.strerror or e}{where})") from None
     except BaseException:
-        if folder is not None and not list_checkpoints(folder):
+        if folder is not None and distributed.is_main() and not list_checkpoints(folder):
             shutil.rmtree(folder, ignore_errors=True)
             with suppress(OSError):
                 folder.parent.rmdir()  # only if empty: then it held our folder alone

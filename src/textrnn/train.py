@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .config import Config
 from .resume import (Checkpoints, TrainingInterrupted, TrainState, catch_signals, fingerprint,
                      test_hook)
@@ -95,12 +96,16 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     x, y = train
     lengths = (x != 0).sum(1)
     state = TrainState()
+    net = distributed.wrap(model, device)  # DDP under torchrun, else the model itself
     if checkpoints is not None:
         checkpoints.bind(cfg, fingerprint(x, y, *(val or ())), model, opt, sched, gen)
         if checkpoints.resume and (path := checkpoints.restore(state)) and verbose:
             tqdm.write(f"resuming from {path} (epoch {state.epoch + 1}, batch {state.batch})")
-    # SIGINT / SIGTERM: save, then stop (without checkpoints they keep their usual effect)
-    with catch_signals() if checkpoints is not None else nullcontext([]) as caught:
+    # SIGINT / SIGTERM: save, then stop (without checkpoints they keep their usual effect;
+    # under torchrun too: ranks would catch them at different batches, and torchrun's
+    # restart goes on from the last checkpoint)
+    catch = checkpoints is not None and not distributed.active()
+    with catch_signals() if catch else nullcontext([]) as caught:
         while not state.done(epochs):
             if not state.order:
                 state.start_epoch(bucketed_batches(lengths, cfg.batch_size, gen) if cfg.bucket
@@ -112,10 +117,14 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 xb = trim(x[b]) if cfg.mask else x[b]
                 if cfg.word_dropout:  # a deleted token becomes padding: the masked cell skips it
                     xb = xb.masked_fill(torch.rand(xb.shape, generator=gen) < cfg.word_dropout, 0)
-                xb = xb.to(device)
-                yb = y[b].to(device)
-                logits = model(xb)
-                loss = nn.functional.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+                # under torchrun: this rank's rows of the global batch (all of it alone)
+                rows, weight = distributed.my_rows(len(b))
+                distributed.seed_step(cfg.seed, state.step)
+                xb = xb[rows].to(device)
+                yb = y[b][rows].to(device)
+                logits = net(xb)
+                loss, mean_loss, correct = distributed.loss_and_stats(
+                    logits, yb, len(b), weight, cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.clip:
@@ -123,7 +132,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 opt.step()
                 if sched is not None:
                     sched.step()
-                state.add_batch(len(b), loss.item(), (logits.argmax(1) == yb).sum().item())
+                state.add_batch(len(b), mean_loss, correct)
                 bar.update()
                 bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}",
                                 acc=f"{state.correct / state.seen:.4f}")
