@@ -29,12 +29,7 @@ TINY = dict(model="gru", epochs=1, maxlen=12, num_words=40, hidden_size=4, embed
             batch_size=16)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
