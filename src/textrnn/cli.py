@@ -131,8 +131,8 @@ def cmd_test(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .api import TextClassifier
-    clf = TextClassifier.load(args.run_dir)
+    from .backends import load_classifier
+    clf = load_classifier(args.run_dir, args.backend)
     if args.texts:
         texts = args.texts
     else:
@@ -159,6 +159,21 @@ def cmd_predict(args) -> None:
     else:
         for r in results:
             print("  ".join(f"{x['label']} {x['probability']:.4f}" for x in r["labels"]))
+
+
+def cmd_serve(args) -> None:
+    """The model behind an HTTP API with micro-batching and a page (textrnn.serve)."""
+    from .serve import ServeSettings, serve
+    settings = ServeSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes,
+                             args.max_texts, args.max_chars)
+    serve(args.run_dir, args.backend, args.host, args.port, settings, args.threads,
+          access_log=not args.quiet, ready=_log)
+
+
+def cmd_export(args) -> None:
+    from .export import export_onnx
+    path = export_onnx(args.run_dir, args.out)
+    print(f"wrote {path} (checked against PyTorch with onnxruntime)")
 
 
 def cmd_compare(args) -> None:
@@ -231,7 +246,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", metavar="FILE", help="file with one text per line ('-' = stdin)")
     p.add_argument("-k", type=int, default=1, help="number of top labels to show (1)")
     p.add_argument("--json", action="store_true", help="print JSON with labels and probabilities")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="torch (default) or onnx: onnxruntime on the run's model.onnx "
+                        "(from 'textrnn export'), without PyTorch")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="serve a run directory over HTTP (API, metrics, a page)",
+                       description="HTTP API with micro-batching: POST /predict, /explain, "
+                                   "GET /health, /info, /metrics, a page at /, TorchServe's "
+                                   "/ping and /predictions/NAME. Needs the serve extra. "
+                                   "See docs/serving.md.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="directory written by 'textrnn train'")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (8000)")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="torch: the PyTorch fast path (default); onnx: onnxruntime on "
+                        "model.onnx, without PyTorch")
+    p.add_argument("--max-batch-size", type=int, default=32, metavar="N",
+                   help="texts per model call; 1 turns batching off (32)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
+                   help="how long a batch waits to fill before it runs (5)")
+    p.add_argument("--max-body-bytes", type=int, default=1_000_000, metavar="N",
+                   help="largest request body (1000000)")
+    p.add_argument("--max-texts", type=int, default=64, metavar="N",
+                   help="texts per /predict request (64)")
+    p.add_argument("--max-chars", type=int, default=50_000, metavar="N",
+                   help="characters per text (50000)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="intra-op threads of the model (default: the library's)")
+    p.add_argument("--quiet", action="store_true", help="no access log")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="export a run directory's model (ONNX)",
+                       description="Write model.onnx (dynamic batch and length up to the "
+                                   "run's maxlen), checked against PyTorch with onnxruntime. "
+                                   "Needs the onnx extra.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="directory written by 'textrnn train'")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (the only one)")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder to write model.onnx to, with config, vocabulary and metrics "
+                        "copied beside it (default: RUN_DIR itself)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("compare", help="train several models and presets, print one table",
                        description="Train every --models x --presets pair on the same split.")
