@@ -99,6 +99,8 @@ BAD = [  # (method, path, body, status, words of the message)
     ("POST", "/predict", json.dumps({"texts": ["a" * 30001]}).encode(), 413, "30001 characters"),
     ("POST", "/predict", b'{"texts": ["' + b"a " * 150000 + b'"]}', 413, "body over 200000"),
     ("POST", "/explain", b'{"text": 3}', 422, "text"),
+    ("POST", "/explain", b'{"text": " "}', 422, "text is empty"),
+    ("POST", "/explain", json.dumps({"text": "a" * 30001}).encode(), 413, "text has 30001"),
     ("POST", "/explain", b'{"texts": ["a"]}', 422, "text"),
     ("POST", "/predictions/no-such-model", b"a text", 404, "no-such-model"),
     ("GET", "/predict", None, 405, "GET"),
@@ -222,3 +224,41 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(tiny_run, tmp_path):
     assert "Application shutdown complete" in log and "Traceback" not in log, log
     with pytest.raises(httpx.ConnectError):
         httpx.get(s.url + "/health", timeout=2)
+
+
+def test_batcher_packs_requests_whole_and_survives_a_failing_call():
+    """TorchServe semantics in texts: requests are packed in arrival order up to the
+    batch size, never split (one that would overflow opens the next batch, one larger
+    than the batch runs alone); a model call that raises fails only its requests."""
+    import asyncio
+
+    import numpy as np
+
+    from textrnn.serve import Batcher, Metrics
+    calls = []
+
+    def predict(ids):
+        calls.append(len(ids))
+        if (ids < 0).any():
+            raise RuntimeError("boom")
+        return np.repeat(ids[:, :1].astype(np.float32), 2, axis=1)
+
+    sizes = [1, 2, 2, 3, 5]
+
+    async def run():
+        b = Batcher(predict, max_batch_size=4, max_wait_ms=200, metrics=Metrics())
+        b.start()
+        results = await asyncio.gather(*(b.submit(np.full((n, 3), i + 1))
+                                         for i, n in enumerate(sizes)))
+        failed = await asyncio.gather(b.submit(np.full((1, 3), -1)), return_exceptions=True)
+        after = await b.submit(np.full((1, 3), 7))
+        await b.stop()
+        return results, failed, after
+
+    results, failed, after = asyncio.run(run())
+    assert calls == [3, 2, 3, 5, 1, 1]
+    for i, ((p, _), n) in enumerate(zip(results, sizes)):
+        assert p.shape == (n, 2) and (p == i + 1).all()   # each gets its own rows back
+    assert [batch for _, batch in results] == [1, 1, 2, 3, 4]
+    assert isinstance(failed[0], RuntimeError)
+    assert (after[0] == 7).all() and after[1] == 6

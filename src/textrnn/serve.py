@@ -205,9 +205,9 @@ class Batcher:
         self.metrics.batches.inc()
         self.metrics.batch_texts.observe(rows)
         self.metrics.batch_requests.observe(len(jobs))
-        ids = np.concatenate([j.ids for j in jobs]) if len(jobs) > 1 else jobs[0].ids
         t0 = time.perf_counter()
         try:
+            ids = np.concatenate([j.ids for j in jobs]) if len(jobs) > 1 else jobs[0].ids
             proba = await asyncio.get_running_loop().run_in_executor(
                 self.executor, self.predict, ids)
         except Exception as e:  # answered as 500 by each waiting request; we keep serving
@@ -347,15 +347,16 @@ def create_app(clf, settings: ServeSettings = ServeSettings(), *, name: str = "m
         except ValidationError as e:
             raise RequestValidationError(e.errors()) from None
 
-    def check_texts(texts: list[str]) -> JSONResponse | None:
+    def check_texts(texts: list[str], field: str = "texts") -> JSONResponse | None:
         if len(texts) > settings.max_texts:
             return error(413, f"{len(texts)} texts in one request (at most {settings.max_texts})")
         for i, t in enumerate(texts):
+            where = f"{field}[{i}]" if field == "texts" else field
             if len(t) > settings.max_chars:
-                return error(413, f"texts[{i}] has {len(t)} characters "
+                return error(413, f"{where} has {len(t)} characters "
                                   f"(at most {settings.max_chars})")
             if not t.strip():
-                return error(422, f"texts[{i}] is empty")
+                return error(422, f"{where} is empty")
         return None
 
     def top(p: np.ndarray, k: int) -> list[dict]:
@@ -389,7 +390,7 @@ def create_app(clf, settings: ServeSettings = ServeSettings(), *, name: str = "m
     @app.post("/explain", openapi_extra=_body_schema(ExplainRequest))
     async def explain(request: Request):
         body = await parse(request, ExplainRequest)
-        bad = check_texts([body.text])
+        bad = check_texts([body.text], "text")
         if bad is not None:
             return bad
         words, rows_of, rows = occlusion_rows(clf, body.text)
@@ -449,7 +450,7 @@ def create_app(clf, settings: ServeSettings = ServeSettings(), *, name: str = "m
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return error(400, "the body is not UTF-8 text")
-        bad = check_texts([text])
+        bad = check_texts([text], "body")
         if bad is not None:
             return bad
         prom.texts.inc()
@@ -481,6 +482,8 @@ class Guard:
         self.app, self.metrics, self.max_body, self.error = app, metrics, max_body, error
 
     def __getattr__(self, name):   # app.state, app.routes, ... for tests and tools
+        if name == "app":          # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self.app, name)
 
     async def __call__(self, scope, receive, send):
