@@ -129,13 +129,19 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, check: bool 
     except Exception as e:  # an exporter failure is a bug to report, with its reason
         raise TextrnnError(f"ONNX export of {run_dir} failed: {type(e).__name__}: "
                            f"{' '.join(str(e).split())[:400]}") from None
-    write_atomic(target, lambda p: program.save(str(p)))
+    finally:
+        quiet.setLevel(level)
+
+    def save(tmp: Path) -> None:   # checked before it replaces anything
+        program.save(str(tmp))
+        if check:
+            _check(tmp, clf)
+
+    write_atomic(target, save)
     if out_dir.resolve() != run_dir.resolve():
         for name in (CONFIG, VOCAB, METRICS):
             if (run_dir / name).is_file():
                 write_atomic(out_dir / name, lambda p, n=name: shutil.copyfile(run_dir / n, p))
-    if check:
-        _check(target, clf)
     return target
 
 
