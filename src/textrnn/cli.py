@@ -1,4 +1,4 @@
-"""Command line: ``textrnn train | test | predict | compare | serve | export ...`` (fastText-style verbs).
+"""Command line: ``textrnn train | test | predict | serve | export | compare ...``.
 
 Problems with the user's input end as one ``textrnn: error: ...`` line and exit
 status 1; argparse's own usage errors exit with 2.
