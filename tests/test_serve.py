@@ -66,6 +66,19 @@ def test_health_info_metrics_and_torchserve_aliases(server, tiny_run):
         assert name in m.text
 
 
+def test_serve_errors_are_one_line(server, tiny_run, tmp_path_factory, capsys):
+    from textrnn.cli import main
+    assert main(["serve", str(tiny_run), "--port", str(server.port)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot listen on 127.0.0.1:{server.port}" in err[0], err
+    assert main(["serve", str(tiny_run), "--port", "70000"]) == 1
+    assert "cannot listen" in capsys.readouterr().err
+    assert main(["serve", str(tiny_run), "--port", "0", "--max-batch-size", "0"]) == 1
+    assert "--max-batch-size must be >= 1" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path_factory.mktemp("x") / "none"), "--port", "0"]) == 1
+    assert "no such run directory" in capsys.readouterr().err
+
+
 def test_explain_scores_words_by_occlusion(server):
     text = "The Prime Minister, Tony Blair, told MPs in the Commons: zzqx the election is near."
     r = httpx.post(server.url + "/explain", json={"text": text})

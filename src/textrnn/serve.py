@@ -537,6 +537,20 @@ class Guard:
         await response(scope, receive, send)
 
 
+def check_port(host: str, port: int) -> None:
+    """One clear error when ``host:port`` cannot be listened on (taken, not an address
+    of this machine, out of range), instead of uvicorn's log line."""
+    import socket
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
+            s.bind((host, port))
+    except (OSError, OverflowError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise TextrnnError(f"cannot listen on {host}:{port} ({reason})") from None
+
+
 def serve(run_dir: str | Path, backend: str = "torch", host: str = "127.0.0.1",
           port: int = 8000, settings: ServeSettings = ServeSettings(),
           threads: int | None = None, log_level: str = "info", access_log: bool = True,
@@ -552,6 +566,7 @@ def serve(run_dir: str | Path, backend: str = "torch", host: str = "127.0.0.1",
     from .backends import load_classifier
     from .checkpoint import METRICS
     settings = settings.validate()
+    check_port(host, port)   # before the model loads: a taken port fails in a second
     clf = load_classifier(run_dir, backend, threads)
     metrics_path = Path(run_dir) / METRICS
     try:
