@@ -98,6 +98,7 @@ BAD = [  # (method, path, body, status, words of the message)
     ("POST", "/predict", b'{"texts": ', 400, "malformed JSON"),
     ("POST", "/predict", b"\xff\xfe\x00", 400, "malformed JSON"),
     ("POST", "/predict", b"", 400, "malformed JSON"),
+    ("POST", "/predict", b"[" * 100_000, 400, "nested too deeply"),
     ("POST", "/predict", b'["a text"]', 422, "body"),
     ("POST", "/predict", b'{"texts": []}', 422, "texts"),
     ("POST", "/predict", b'{"texts": "one string"}', 422, "texts"),

@@ -342,6 +342,8 @@ def create_app(clf, settings: ServeSettings = ServeSettings(), *, name: str = "m
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise HTTPException(400, "malformed JSON body") from None
+        except RecursionError:   # '[[[[...' a hundred thousand deep
+            raise HTTPException(400, "malformed JSON body (nested too deeply)") from None
         try:
             return model.model_validate(data)
         except ValidationError as e:
