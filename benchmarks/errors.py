@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     groups: dict[str, list[TextClassifier]] = defaultdict(list)
     for d in args.runs:
         clf = TextClassifier.load(d)
-        groups[f"{clf.config.model}/{clf.config.preset}"].append(clf)
+        groups[f"{clf.config_.model}/{clf.config_.preset}"].append(clf)
 
     parts = {k: ds.subset(splits[k]) for k in ("train", "val", "test")}
     acc = lambda p, y: 100 * float(np.mean(p == y))  # noqa: E731

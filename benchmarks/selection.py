@@ -31,7 +31,7 @@ def val_logits_per_epoch(model: str, seed: int) -> tuple[list[torch.Tensor], tor
     ds, splits, _ = DataSpec().load()
     part = {k: ds.subset(v) for k, v in splits.items()}
     names = ds.label_names
-    cfg = replace(preset("default", model, seed=seed), patience=None)  # every epoch
+    cfg = replace(preset("default", model, seed=seed), patience=0)  # every epoch
     seen: list[torch.Tensor] = []
     inner = train_mod.predict_logits
 

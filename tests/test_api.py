@@ -71,7 +71,7 @@ def test_save_load_round_trip(fitted, small, tmp_path):
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors",
                                                       "vocab.json"]
     loaded = TextClassifier.load(path)
-    assert loaded.classes_ == fitted.classes_ and loaded.config == fitted.config
+    assert loaded.classes_ == fitted.classes_ and loaded.config_ == fitted.config_
     np.testing.assert_array_equal(loaded.predict_proba(other), fitted.predict_proba(other))
     assert list(loaded.predict(other)) == list(fitted.predict(other))
     # saving again over the same directory works and changes nothing
@@ -113,15 +113,18 @@ def test_predict_input_checks(fitted):
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
 
 
-def test_bad_settings():
+def test_bad_settings(small):
+    """scikit-learn's rule: __init__ stores, fit validates (unknown names aside, which
+    no signature accepts)."""
+    texts, labels, _, _ = small
     with pytest.raises(TextrnnError, match="unknown model 'lstm'"):
-        TextClassifier(model="lstm")
+        TextClassifier(model="lstm").fit(texts, labels)
     with pytest.raises(TextrnnError, match="unknown setting 'hidden'"):
         TextClassifier(hidden=3)
     with pytest.raises(TextrnnError, match="dropout must be in"):
-        TextClassifier(dropout=1.5)
+        TextClassifier(dropout=1.5).fit(texts, labels)
     with pytest.raises(TextrnnError, match="unknown preset"):
-        TextClassifier(preset_name="best")
+        TextClassifier(preset="best").fit(texts, labels)
 
 
 def test_load_errors(tmp_path):
@@ -153,7 +156,7 @@ def test_word2vec_start_is_deterministic_and_replaces_the_random_embedding(small
     rows = []
     for _ in range(2):
         torch.manual_seed(0)
-        m = RecurrentClassifier(tok.vocab_size, 5, TextClassifier(model="gru", **TINY).config)
+        m = RecurrentClassifier(tok.vocab_size, 5, TextClassifier(model="gru", **TINY).resolved_config())
         before = m.embedding.weight.detach().clone()
         frac = word2vec_init(m.embedding, texts, tok, seed=1, scale=0.05, epochs=2)
         rows.append(m.embedding.weight.detach().clone())

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,12 +117,63 @@ def test_recur_of_project_equals_forward(cls):
                                rtol=0, atol=1e-14)
 
 
-def test_gru_recur_with_precomputed_U_zr():
+def _gates_by_hand(W, U, b, x, h):
+    """sigmoid(W x + U h + b) for each row and unit, one scalar at a time (numpy, float64)."""
+    out = np.empty((x.shape[0], W.shape[0]))
+    for n in range(x.shape[0]):
+        for j in range(W.shape[0]):
+            s = b[j] + sum(W[j, k] * x[n, k] for k in range(x.shape[1])) \
+                + sum(U[j, k] * h[n, k] for k in range(h.shape[1]))
+            out[n, j] = _sig(s)
+    return out
+
+
+def test_gru_stacked_weights_give_each_gate_its_own_equation():
+    """Run z and r from the stacked ``[U_z; U_r]`` and ``[W_z; W_r; W_h]`` (as the
+    sequence layers do) and hold each half to its gate's equation, computed by hand
+    from the cell's separate parameters: a swapped, transposed or misplaced block fails."""
     torch.manual_seed(2)
     cell = GRUCell(3, 4).double()
+    H = cell.hidden_size
     x, h = torch.randn(2, 3, dtype=DT), torch.randn(2, 4, dtype=DT)
-    U_zr = torch.cat([cell.U_z, cell.U_r])
-    assert torch.equal(cell.recur(cell.project(x), h, U_zr), cell.recur(cell.project(x), h))
+    W, b = cell.stacked_input_weights()
+    U_zr = cell.stacked_recurrent_weights()
+    assert W.shape == (3 * H, 3) and b.shape == (3 * H,) and U_zr.shape == (2 * H, H)
+    zr = torch.sigmoid(x @ W[:2 * H].T + b[:2 * H] + h @ U_zr.T).detach().numpy()
+    P = {n: p.detach().numpy() for n, p in cell.named_parameters()}
+    xn, hn = x.numpy(), h.numpy()
+    np.testing.assert_allclose(zr[:, :H], _gates_by_hand(P["W_z"], P["U_z"], P["b_z"], xn, hn),
+                               rtol=0, atol=1e-14)
+    np.testing.assert_allclose(zr[:, H:], _gates_by_hand(P["W_r"], P["U_r"], P["b_r"], xn, hn),
+                               rtol=0, atol=1e-14)
+    # the candidate's input block: W_h x + b_h
+    xp_h = cell.project(x)[:, 2 * H:].detach().numpy()
+    expect = [[P["b_h"][j] + sum(P["W_h"][j, k] * xn[n, k] for k in range(3)) for j in range(H)]
+              for n in range(2)]
+    np.testing.assert_allclose(xp_h, expect, rtol=0, atol=1e-14)
+
+
+def test_gru_recur_uses_the_U_zr_it_is_given():
+    """``recur(xp, h, U_zr)`` takes z and r from the ``U_zr`` passed in (rows 0..H-1 for
+    z, H..2H-1 for r), not from the cell's own parameters."""
+    torch.manual_seed(2)
+    cell = GRUCell(3, 4).double()
+    H = cell.hidden_size
+    x, h = torch.randn(2, 3, dtype=DT), torch.randn(2, 4, dtype=DT)
+    U_z2, U_r2 = torch.randn(H, H, dtype=DT), torch.randn(H, H, dtype=DT)
+    got = cell.recur(cell.project(x), h, torch.cat([U_z2, U_r2])).detach().numpy()
+    P = {n: p.detach().numpy() for n, p in cell.named_parameters()}
+    xn, hn = x.numpy(), h.numpy()
+    z = _gates_by_hand(P["W_z"], U_z2.numpy(), P["b_z"], xn, hn)
+    r = _gates_by_hand(P["W_r"], U_r2.numpy(), P["b_r"], xn, hn)
+    for n in range(2):
+        for j in range(H):
+            pre = P["b_h"][j] + sum(P["W_h"][j, k] * xn[n, k] for k in range(3)) + sum(
+                P["U_h"][j, k] * r[n, k] * hn[n, k] for k in range(H))
+            expect = (1 - z[n, j]) * hn[n, j] + z[n, j] * math.tanh(pre)
+            assert got[n, j] == pytest.approx(expect, abs=1e-14)
+    # and without it, the cell's own U_z and U_r
+    torch.testing.assert_close(cell.recur(cell.project(x), h), cell(x, h), rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("cls", [VanillaRNNCell, GRUCell])

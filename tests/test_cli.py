@@ -123,8 +123,9 @@ def cli(tmp_path_factory):
 
 
 def assert_one_error(r: Result, *needles: str) -> str:
-    """Non-zero exit, exactly one stderr line ``textrnn: error: ...`` naming the problem."""
-    assert r.rc != 0, (r.out, r.err)
+    """Exit status 1 (what the CLI promises for bad input), exactly one stderr line
+    ``textrnn: error: ...`` naming the problem."""
+    assert r.rc == 1, (r.rc, r.out, r.err)
     assert "Traceback" not in r.err, r.err
     lines = r.err.strip().splitlines()
     assert len(lines) == 1, r.err

@@ -17,27 +17,48 @@ def loops(request, monkeypatch):
     return request.param
 
 
-def _run(module, x, mask):
+def _run(module, x, mask, h0=None):
+    """Outputs, final states and the gradients of a loss through both, with respect to
+    the input, the initial state (when given) and every parameter."""
     x = x.detach().clone().requires_grad_(True)
+    h0 = h0.detach().clone().requires_grad_(True) if h0 is not None else None
     module.zero_grad()
-    out, h_n = module(x, mask=mask)
+    out, h_n = module(x, h0, mask=mask)
     (out.sin().sum() + 2 * h_n.cos().sum()).backward()
-    return [out.detach(), h_n.detach(), x.grad] + [p.grad for p in module.parameters()]
+    grads = [x.grad] + ([h0.grad] if h0 is not None else [])
+    return [out.detach(), h_n.detach()] + grads + [p.grad for p in module.parameters()]
+
+
+def _lengths(B: int, T: int) -> torch.Tensor:
+    """Random lengths with the edge cases in: an empty row, a full row, a single step."""
+    lengths = torch.randint(1, T + 1, (B,))
+    lengths[:3] = torch.tensor([0, T, 1])
+    return lengths
 
 
 @pytest.mark.parametrize("layer", [GRU, RNN])
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 def test_fast_equals_reference_outputs_and_gradients(layer, dtype, tol, loops):
+    """Both step loops (C++ and Python) against the reference cells: outputs, h_n, and
+    the gradients of x, h0 and every weight, with a zero-length row among the others."""
     torch.manual_seed(0)
     ref = layer(6, 5, num_layers=2, bidirectional=True, impl="reference").to(dtype)
     fast = layer(6, 5, num_layers=2, bidirectional=True, impl="fast").to(dtype)
     fast.load_state_dict(ref.state_dict())
     B, T = 37, 9       # 37 rows: the C++ loops give each thread a block (19 + 18 rows)
     x = torch.randn(B, T, 6, dtype=dtype)
-    lengths = torch.randint(1, T + 1, (B,))
+    h0 = torch.randn(4, B, 5, dtype=dtype)
+    lengths = _lengths(B, T)
     for mask in (None, lengths_to_mask(lengths, T, "post"), lengths_to_mask(lengths, T, "pre")):
-        for a, b in zip(_run(ref, x, mask), _run(fast, x, mask)):
-            torch.testing.assert_close(b, a, atol=tol, rtol=tol)
+        for init in (None, h0):
+            a, b = _run(ref, x, mask, init), _run(fast, x, mask, init)
+            assert len(a) == len(b) == 3 + (init is not None) + len(list(ref.parameters()))
+            for ga, gb in zip(a, b):
+                assert ga is not None and gb is not None
+                torch.testing.assert_close(gb, ga, atol=tol, rtol=tol)
+        if mask is not None:     # the empty row: h_n is h0 and its gradient passes straight
+            out, h_n = fast(x, h0, mask=mask)
+            assert torch.equal(h_n[:, 0], h0[:, 0]) and torch.all(out[0] == 0)
 
 
 @pytest.mark.parametrize("layer", [GRU, RNN])
@@ -51,32 +72,74 @@ def test_fast_path_gradcheck(layer, loops):
 
 
 @pytest.mark.parametrize("layer", [GRU, RNN])
-def test_inference_mode_matches_training_forward(layer, loops):
-    """Inference keeps one step of gate buffers instead of all T: same outputs."""
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_inference_mode_equals_reference_cells(layer, dtype, tol, loops):
+    """The inference-only forward (for the GRU in C++, one step of gate buffers instead
+    of all T) against the reference cells, not against the fast path's training mode."""
     torch.manual_seed(2)
-    m = layer(4, 8, impl="fast")
-    x = torch.randn(20, 6, 4)
-    mask = lengths_to_mask(torch.randint(1, 7, (20,)), 6, "post")
-    for mk in (None, mask):
-        with torch.inference_mode():
-            out_inf, h_inf = m(x, mask=mk)
-        out, h = m(x, mask=mk)
-        torch.testing.assert_close(out_inf, out.detach())
-        torch.testing.assert_close(h_inf, h.detach())
+    ref = layer(4, 8, num_layers=2, bidirectional=True, impl="reference").to(dtype)
+    fast = layer(4, 8, num_layers=2, bidirectional=True, impl="fast").to(dtype)
+    fast.load_state_dict(ref.state_dict())
+    B, T = 20, 6
+    x = torch.randn(B, T, 4, dtype=dtype)
+    h0 = torch.randn(4, B, 8, dtype=dtype)
+    lengths = _lengths(B, T)
+    for mk in (None, lengths_to_mask(lengths, T, "post"), lengths_to_mask(lengths, T, "pre")):
+        for init in (None, h0):
+            with torch.no_grad():
+                out_ref, h_ref = ref(x, init, mask=mk)
+            with torch.inference_mode():
+                out_inf, h_inf = fast(x, init, mask=mk)
+            assert torch.is_inference(out_inf)
+            torch.testing.assert_close(out_inf, out_ref, atol=tol, rtol=tol)
+            torch.testing.assert_close(h_inf, h_ref, atol=tol, rtol=tol)
 
 
-def test_threads_do_not_change_results():
-    """Rows split across threads or not: the same results (up to BLAS rounding)."""
+def test_inference_mode_takes_the_forward_only_kernel(monkeypatch):
+    """Under inference_mode the GRU calls the C++ forward with save=False (no autograd
+    Function), so the test above does test that path."""
+    assert fused.native_available(), "the C++ step loops failed to build"
+    calls = []
+    real = torch.ops.textrnn.gru_forward
+
+    class Spy:
+        def __call__(self, *args):
+            calls.append(args[-1])
+            return real(*args)
+    monkeypatch.setattr(fused.torch.ops.textrnn, "gru_forward", Spy(), raising=False)
+    m = GRU(4, 8, impl="fast")
+    with torch.inference_mode():
+        m(torch.randn(3, 5, 4))
+    m(torch.randn(3, 5, 4))
+    assert calls == [False, True]
+
+
+@pytest.mark.parametrize("layer", [GRU, RNN])
+def test_threads_do_not_change_results(layer, loops):
+    """Rows split across threads or not: the same results (up to BLAS rounding), with
+    and without a mask (an empty row included), in training and in inference."""
     torch.manual_seed(3)
-    m = GRU(4, 16, impl="fast")
-    x = torch.randn(40, 7, 4)
+    m = layer(4, 16, impl="fast")
+    B, T = 40, 7       # 40 rows: 2 threads get 20 each (the C++ loops split from 16 up)
+    x = torch.randn(B, T, 4)
+    h0 = torch.randn(1, B, 16)
+    lengths = _lengths(B, T)
+    masks = (None, lengths_to_mask(lengths, T, "post"), lengths_to_mask(lengths, T, "pre"))
     n = torch.get_num_threads()
+    results = {}
     try:
-        torch.set_num_threads(1)
-        one = _run(m, x, None)
-        torch.set_num_threads(2)
-        two = _run(m, x, None)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert torch.get_num_threads() == threads
+            for k, mk in enumerate(masks):
+                results[threads, k] = _run(m, x, mk, h0)
+                with torch.inference_mode():
+                    results[threads, k, "inference"] = list(m(x, h0, mask=mk))
     finally:
         torch.set_num_threads(n)
-    for a, b in zip(one, two):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    for key, one in results.items():
+        if key[0] == 1:
+            two = results[(2,) + key[1:]]
+            assert len(one) == len(two)
+            for a, b in zip(one, two):
+                torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)

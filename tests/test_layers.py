@@ -38,9 +38,9 @@ def test_impls_include_reference_and_fast():
 def test_impl_equals_reference_forward_and_backward(cls, impl):
     fast, ref = _pair(cls, impl, num_layers=2, bidirectional=True)
     torch.manual_seed(1)
-    x = torch.randn(3, 6, 3, dtype=DT)
-    h0 = torch.randn(4, 3, 4, dtype=DT)
-    mask = lengths_to_mask(torch.tensor([6, 4, 2]), 6, "pre")
+    x = torch.randn(4, 6, 3, dtype=DT)
+    h0 = torch.randn(4, 4, 4, dtype=DT)
+    mask = lengths_to_mask(torch.tensor([6, 4, 2, 0]), 6, "pre")  # row 3: empty
     mask[1, 0], mask[1, 3] = True, False  # row 1: real, pad, real, pad, real, real
     results = []
     for layer in (fast, ref):
@@ -68,14 +68,17 @@ def test_fast_on_cuda_equals_reference_on_cpu(cls):
     fast, ref = _pair(cls, "fast", num_layers=2, bidirectional=True)
     fast = fast.cuda()
     torch.manual_seed(1)
-    x = torch.randn(3, 6, 3, dtype=DT)
-    mask = lengths_to_mask(torch.tensor([6, 4, 2]), 6, "post")
+    x = torch.randn(4, 6, 3, dtype=DT)
+    h0 = torch.randn(4, 4, 4, dtype=DT)
+    mask = lengths_to_mask(torch.tensor([6, 4, 2, 0]), 6, "post")
     grads = []
     for layer, dev in ((fast, "cuda"), (ref, "cpu")):
         xi = x.clone().to(dev).requires_grad_()
-        out, h_n = layer(xi, mask=mask.to(dev))
+        hi = h0.clone().to(dev).requires_grad_()
+        out, h_n = layer(xi, hi, mask=mask.to(dev))
         (out.sin().sum() + h_n.cos().sum()).backward()
-        grads.append([out.cpu(), h_n.cpu(), xi.grad.cpu()] + [p.grad.cpu() for p in layer.parameters()])
+        grads.append([out.cpu(), h_n.cpu(), xi.grad.cpu(), hi.grad.cpu()]
+                     + [p.grad.cpu() for p in layer.parameters()])
     for a, b in zip(*grads):
         _close(a, b, atol=1e-10)
 

@@ -50,7 +50,7 @@ def test_onnx_matches_pytorch_at_every_length(tiny_run, onnx_dir):
     clf = TextClassifier.load(tiny_run)
     sess = session(onnx_dir / "model.onnx")
     g = torch.Generator().manual_seed(1)
-    for T in [*range(1, clf.config.maxlen, 3), clf.config.maxlen]:
+    for T in [*range(1, clf.config_.maxlen, 3), clf.config_.maxlen]:
         ids = torch.randint(1, clf.tokenizer_.vocab_size, (3, T), generator=g)
         ids[0, T // 2:] = 0      # a shorter document padded to T
         with torch.inference_mode():

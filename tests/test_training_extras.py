@@ -45,7 +45,7 @@ def test_fit_keeps_the_weights_of_the_epoch_it_marks_best(select):
     torch.manual_seed(0)
     x = torch.randint(1, 50, (96, 12))
     y = (x[:, 0] > 25).long()  # learnable, but not perfectly in a few epochs
-    cfg = preset("default", "gru", epochs=6, patience=None, embedding_dim=8, hidden_size=8,
+    cfg = preset("default", "gru", epochs=6, patience=0, embedding_dim=8, hidden_size=8,
                  batch_size=16, select=select, seed=0)
     model = RecurrentClassifier(50, 2, cfg)
     history = fit(model, cfg, (x[:64], y[:64]), (x[64:], y[64:]), verbose=False)
@@ -72,7 +72,7 @@ def test_fit_with_average_follows_the_same_path_and_keeps_the_mean_of_the_best_e
     y = (x[:, 0] > 25).long()
     runs = {}
     for k in (1, 3):
-        cfg = preset("default", "rnn", epochs=5, patience=None, embedding_dim=8, hidden_size=8,
+        cfg = preset("default", "rnn", epochs=5, patience=0, embedding_dim=8, hidden_size=8,
                      batch_size=16, average=k, seed=0)
         torch.manual_seed(1)  # the same initial weights
         model = RecurrentClassifier(50, 2, cfg)

@@ -1,18 +1,23 @@
 """``TextClassifier``: the whole pipeline (tokenizer + recurrent model) as a
-scikit-learn-style estimator: ``fit``, ``predict``, ``predict_proba``, ``score``,
+scikit-learn estimator: ``fit``, ``predict``, ``predict_proba``, ``score``,
+``get_params`` / ``set_params`` (so ``clone``, ``GridSearchCV`` and ``Pipeline`` work),
 plus ``save`` / ``load`` of a model directory.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
 
 from .checkpoint import CONFIG, VOCAB, WEIGHTS, check_run_dir, read_json, write_atomic, write_json
-from .config import Config, preset
+from .config import SETTINGS, Config, help_text, preset
 from .errors import TextrnnError
 from .model import RecurrentClassifier
 from .tokenizer import Tokenizer
@@ -28,74 +33,105 @@ def resolve_device(device: str) -> str:
     return device
 
 
-class TextClassifier:
+class NotFitted(TextrnnError, NotFittedError):
+    """Predicting before ``fit`` or ``load``: scikit-learn's NotFittedError too."""
+
+
+class TextClassifier(ClassifierMixin, BaseEstimator):
     """A recurrent text classifier built on textrnn's own RNN / GRU cells.
 
     >>> clf = TextClassifier(model="gru", epochs=5).fit(texts, labels)
     >>> clf.predict(["Parliament votes on the budget"])
 
-    Keyword arguments override the preset's settings (see :class:`textrnn.Config`).
+    Args:
+        model: ``'gru'`` or ``'rnn'``.
+        preset: the recipe the other settings start from (``'default'`` or ``'seed'``).
+        device: ``'cpu'`` or ``'cuda'``.
+        verbose: progress bars and one line per epoch while fitting.
+        **settings: any field of :class:`textrnn.Config` by name (the same names as the
+            ``textrnn train`` flags). ``None``, the default, keeps the preset's value.
+
+    Attributes (after ``fit`` or ``load``):
+        config_: the resolved :class:`Config` the model was trained with.
+        classes_: the labels, in the order of ``predict_proba``'s columns.
+        tokenizer_, model_: the fitted tokenizer and ``RecurrentClassifier``.
+        history_: one dict per epoch (train and val loss and accuracy).
     """
 
-    def __init__(self, model: str = "gru", preset_name: str = "default", *,
-                 device: str = "cpu", verbose: bool = False, **settings) -> None:
-        self.config = preset(preset_name, model, **settings)
-        self.device = resolve_device(device)
-        self.verbose = verbose
-        self.classes_: list | None = None
-        self.tokenizer_: Tokenizer | None = None
-        self.model_: RecurrentClassifier | None = None
-        self.history_: list[dict] = []
+    # scikit-learn's rule: __init__ stores its keyword arguments unchanged and does
+    # nothing else; validation happens in fit. The settings' keywords are generated
+    # from Config's fields below, so each setting is defined once.
+    def __init__(self, model: str = "gru", preset: str = "default", *, device: str = "cpu",
+                 verbose: bool = False, **settings) -> None:
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise TextrnnError(f"unknown setting {unknown[0]!r}")  # as a signature would
+        self.model, self.preset, self.device, self.verbose = model, preset, device, verbose
+        for name in _SETTING_PARAMS:
+            setattr(self, name, settings.get(name))
 
     @classmethod
     def from_config(cls, config: Config, *, device: str = "cpu",
                     verbose: bool = False) -> "TextClassifier":
-        """Exactly ``config`` (None values included, unlike keyword overrides)."""
-        self = cls(config.model, device=device, verbose=verbose)
-        self.config = config.validate()
-        return self
+        """An estimator whose parameters are exactly ``config``."""
+        return cls(**config.to_dict(), device=device, verbose=verbose)
+
+    def resolved_config(self) -> Config:
+        """The preset with this estimator's settings on top, validated."""
+        given = {k: getattr(self, k) for k in _SETTING_PARAMS}
+        return preset(self.preset, self.model, **given)
 
     # -- training --------------------------------------------------------------------
-    def fit(self, texts: Sequence[str], labels: Sequence, X_val: Sequence[str] | None = None,
+    def fit(self, X: Sequence[str], y: Sequence, X_val: Sequence[str] | None = None,
             y_val: Sequence | None = None, *, classes: Sequence | None = None,
             extra_texts: Sequence[str] = ()) -> "TextClassifier":
-        """Train on ``texts``; early stopping and model selection use ``X_val``/``y_val``
-        (without them, on the training loss). ``classes`` fixes the label order;
-        ``extra_texts`` are fed to the tokenizer only (the seed preset's leak)."""
-        cfg = self.config
-        if len(texts) != len(labels):
-            raise TextrnnError(f"{len(texts)} texts but {len(labels)} labels")
-        if len(texts) == 0:
+        """Train on the texts ``X`` with labels ``y``; early stopping and the choice of
+        the epoch kept use ``X_val`` / ``y_val``. Without them, a stratified
+        ``val_fraction`` of ``X`` is held out for that (seeded by ``seed``).
+        ``classes`` fixes the label order; ``extra_texts`` are fed to the tokenizer
+        only, and only under ``tokenizer_fit='all'`` (the seed preset's leak)."""
+        cfg = self.config_ = self.resolved_config()
+        device = resolve_device(self.device)
+        X, y = _texts(X, "X"), list(y)
+        if len(X) != len(y):
+            raise TextrnnError(f"{len(X)} texts but {len(y)} labels")
+        if len(X) == 0:
             raise TextrnnError("no training texts")
-        self.classes_ = list(classes) if classes is not None else sorted(set(labels))
+        if (X_val is None) != (y_val is None):
+            raise TextrnnError("give both X_val and y_val, or neither")
+        self.classes_ = list(classes) if classes is not None else sorted(set(map(_jsonable, y)))
+        if len(self.classes_) < 2:
+            raise TextrnnError(f"need at least two classes to classify, got {self.classes_}")
+        if X_val is None:
+            X, X_val, y, y_val = _hold_out(X, y, cfg.val_fraction, cfg.seed)
+        X_val = _texts(X_val, "X_val")
         torch.manual_seed(cfg.seed)
-        tok_texts = list(texts) + list(extra_texts) if cfg.tokenizer_fit == "all" else texts
+        tok_texts = X + list(extra_texts) if cfg.tokenizer_fit == "all" else X
         self.tokenizer_ = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
                                     min_count=cfg.min_count).fit(tok_texts)
         self.model_ = RecurrentClassifier(self.tokenizer_.vocab_size, len(self.classes_), cfg)
         if cfg.pretrain == "word2vec":
             from .pretrain import word2vec_init
-            word2vec_init(self.model_.embedding, texts, self.tokenizer_, cfg.seed, cfg.embedding_init)
-        train = (self._encode(texts), self._label_ids(labels))
-        val = (self._encode(X_val), self._label_ids(y_val)) if X_val is not None else None
-        self.history_ = fit_loop(self.model_, cfg, train, val, self.device, self.verbose)
+            word2vec_init(self.model_.embedding, X, self.tokenizer_, cfg.seed, cfg.embedding_init)
+        train = (self._encode(X), self._label_ids(y))
+        val = (self._encode(X_val), self._label_ids(y_val))
+        self.history_ = fit_loop(self.model_, cfg, train, val, device, self.verbose)
         return self
 
     # -- inference -------------------------------------------------------------------
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        """``(len(X), len(classes_))`` class probabilities."""
         self._check_fitted()
-        if not isinstance(texts, str) and len(texts) == 0:
+        X = _texts(X, "X")
+        if len(X) == 0:
             return np.empty((0, len(self.classes_)), dtype=np.float32)
-        logits = predict_logits(self.model_, self._encode(texts), device=self.device,
-                                trim_padding=self.config.mask)
+        logits = predict_logits(self.model_, self._encode(X), device=self.device,
+                                trim_padding=self.config_.mask)
         return torch.softmax(logits, dim=-1).numpy()
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.predict_proba(texts).argmax(1)
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        ids = self.predict_proba(X).argmax(1)
         return np.array([self.classes_[i] for i in ids])
-
-    def score(self, texts: Sequence[str], labels: Sequence) -> float:
-        return float(np.mean(self.predict(texts) == np.asarray(labels)))
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -104,7 +140,7 @@ class TextClassifier:
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        write_json(path / CONFIG, {"config": self.config.to_dict(),
+        write_json(path / CONFIG, {"config": self.config_.to_dict(),
                                    "classes": [_jsonable(c) for c in self.classes_],
                                    "vocab_size": self.tokenizer_.vocab_size})
         write_json(path / VOCAB, self.tokenizer_.to_dict())
@@ -114,7 +150,8 @@ class TextClassifier:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "TextClassifier":
-        """Load a model directory; any missing, corrupt or mismatched file is one error."""
+        """Load a model directory; any missing, corrupt or mismatched file is one error.
+        The estimator's parameters are the saved settings."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
         path = check_run_dir(path)
@@ -134,25 +171,20 @@ class TextClassifier:
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
             reason = " ".join(str(e).split())[:300]
             raise TextrnnError(f"{path}: corrupt run directory (bad or missing {reason})") from None
-        self = cls.__new__(cls)
-        self.config, self.device, self.verbose = cfg, resolve_device(device), False
-        self.classes_, self.tokenizer_, self.history_ = classes, tokenizer, []
-        self.model_ = model
         try:
-            state = load_file(str(path / WEIGHTS))
-            self.model_.load_state_dict(state)
+            model.load_state_dict(load_file(str(path / WEIGHTS)))
         except (SafetensorError, OSError, RuntimeError, ValueError) as e:
             reason = " ".join(str(e).split())  # torch lists each mismatch on its own line
             reason = reason if len(reason) <= 300 else reason[:297] + "..."
             raise TextrnnError(f"{path / WEIGHTS}: corrupt or mismatched weights ({reason})") from None
-        self.model_.to(self.device)
+        self = cls.from_config(cfg, device=device)
+        self.config_, self.classes_, self.tokenizer_, self.history_ = cfg, classes, tokenizer, []
+        self.model_ = model.to(resolve_device(device))
         return self
 
     # -- helpers -----------------------------------------------------------------------
-    def _encode(self, texts: Sequence[str]) -> torch.Tensor:
-        if isinstance(texts, str):
-            raise TextrnnError("expected a list of texts, got one string")
-        cfg = self.config
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        cfg = self.config_
         return torch.from_numpy(self.tokenizer_.transform(texts, cfg.maxlen, cfg.padding,
                                                           cfg.truncating))
 
@@ -165,8 +197,51 @@ class TextClassifier:
                                f"{self.classes_}") from None
 
     def _check_fitted(self) -> None:
-        if self.model_ is None:
-            raise TextrnnError("this TextClassifier is not fitted yet: call fit() or load()")
+        if getattr(self, "model_", None) is None:
+            raise NotFitted("this TextClassifier is not fitted yet: call fit() or load()")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # a list of strings, not a feature matrix
+        tags.input_tags.string = True
+        tags.non_deterministic = self.device != "cpu"  # CUDA kernels may reorder sums
+        return tags
+
+
+# The settings' keyword parameters, generated from Config's fields: scikit-learn reads
+# an estimator's parameters from its __init__ signature (get_params, clone, repr).
+_SETTING_PARAMS = tuple(s for s in SETTINGS if s not in ("model", "preset"))
+_init = inspect.signature(TextClassifier.__init__)
+TextClassifier.__init__.__signature__ = _init.replace(parameters=[
+    *[p for p in _init.parameters.values() if p.kind != p.VAR_KEYWORD],
+    *[inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+      for name in _SETTING_PARAMS]])
+TextClassifier.__init__.__doc__ = "Settings (None: the preset's value):\n" + "\n".join(
+    f"    {name}: {help_text(name)}" for name in _SETTING_PARAMS)
+
+
+def _texts(X, name: str) -> list[str]:
+    """A sequence of strings as a list; one string alone is a common slip."""
+    if isinstance(X, str):
+        raise TextrnnError(f"{name}: expected a list of texts, got one string")
+    X = list(X)
+    bad = next((i for i, t in enumerate(X) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TextrnnError(f"{name}[{bad}]: expected a text (str), got {type(X[bad]).__name__}")
+    return X
+
+
+def _hold_out(X: list[str], y: list, fraction: float, seed: int):
+    """Split a validation part off the training texts: stratified when every class has
+    at least two texts, else at random; at least one text on each side."""
+    n_val = min(max(1, round(fraction * len(X))), len(X) - 1)
+    if n_val < 1:
+        raise TextrnnError("need at least two training texts to hold out a validation part")
+    counts = np.unique(np.asarray([str(v) for v in y]), return_counts=True)[1]
+    stratify = y if counts.min() >= 2 and n_val >= len(counts) else None
+    X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=n_val, random_state=seed,
+                                                stratify=stratify)
+    return list(X_tr), list(X_val), list(y_tr), list(y_val)
 
 
 def _jsonable(v):

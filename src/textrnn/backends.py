@@ -28,7 +28,7 @@ class TorchClassifier:
 
     def __init__(self, clf) -> None:
         self.clf = clf
-        self.classes_, self.config, self.tokenizer_ = clf.classes_, clf.config, clf.tokenizer_
+        self.classes_, self.config, self.tokenizer_ = clf.classes_, clf.config_, clf.tokenizer_
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if isinstance(texts, str):

@@ -1,80 +1,138 @@
-"""Every setting of a run in one dataclass, and the named presets.
+"""Every setting of a run, defined once.
 
-A run directory stores its ``Config`` as JSON, so any result can be traced back to
-the exact recipe that produced it.
+``Config()`` *is* the default recipe. Each field carries its help text, which is
+also its ``textrnn train --field-name`` flag and its ``TextClassifier(field_name=...)``
+keyword: one name everywhere, and a run directory's ``config.json`` holds the same
+names, so any result can be traced to the exact recipe that produced it.
+
+Other presets are written as the changes they make to ``Config()`` (see ``PRESETS``).
+``None`` never is a setting's value: it means "not given", so that the preset's (or
+the cell's) value applies.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+import typing
+from dataclasses import asdict, dataclass, field, fields
 
 from .errors import TextrnnError
 
+# the implementations of textrnn.layers' recurrences; named here, not imported from
+# there, so that reading a run's settings needs no torch (textrnn.onnx_backend)
+IMPLS = ("reference", "loop", "fast")
+
 MODELS = ("rnn", "gru")
 POOLINGS = ("last", "mean", "max", "meanmax", "attention")
+PRESET_NAMES = ("default", "seed")
+
+# The only settings in which the default recipe differs by cell (chosen on val,
+# docs/levers.md): the GRU kept improving under a cosine decay over more epochs; the
+# RNN did best at a constant rate.
+CELL_DEFAULTS = {"gru": {"schedule": "cosine", "epochs": 15, "patience": 6},
+                 "rnn": {"schedule": "constant", "epochs": 12, "patience": 4}}
+
+
+def setting(default, help: str, choices: tuple | None = None):
+    """A Config field: its default, its one-line help, and its allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
 class Config:
-    model: str = "gru"
-    preset: str = "default"
-    # tokenizer and sequences
-    num_words: int = 20000           # Keras meaning: ids < num_words are kept
-    min_count: int = 1
-    oov: bool = False                # map rare words to an OOV id instead of dropping them
-    maxlen: int = 400
-    padding: str = "post"            # pad after the text ('pre' = Keras default)
-    truncating: str = "post"         # keep the first maxlen tokens ('pre' keeps the last)
-    tokenizer_fit: str = "train"     # 'all' = the assignment notebook's leak (seed preset only)
-    mask: bool = True                # skip padding inside the recurrence
-    # model
-    embedding_dim: int = 128
-    embedding_init: float | None = 0.05  # U(-a, a) as in Keras; None = torch's N(0, 1)
-    pretrain: str = "none"           # 'word2vec': start from vectors trained on the train texts
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.3             # on embeddings and on the pooled features
-    word_dropout: float = 0.0        # training only: delete each token with this probability
-    pooling: str = "mean"
-    impl: str = "fast"
-    # optimisation
-    batch_size: int = 32
-    bucket: bool = True              # batch documents of similar length (needs mask)
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    epochs: int = 12
-    clip: float | None = 1.0         # max gradient norm; None = no clipping
-    label_smoothing: float = 0.0
-    schedule: str = "constant"       # learning rate: 'constant' or 'cosine' (decay to 0 over epochs)
-    patience: int | None = 4         # stop after N epochs without a better val score; None = never
-    select: str = "loss"             # keep the epoch with the best val 'loss' or 'acc'
-    average: int = 1                 # keep the mean weights of this many best epochs
-    seed: int = 42
+    model: str = setting("gru", "recurrent cell", MODELS)
+    preset: str = setting("default", "the recipe the other settings start from: 'default', or "
+                          "'seed' (the assignment's notebook)", PRESET_NAMES)
+    # -- tokenizer and sequences -------------------------------------------------------
+    num_words: int = setting(10000, "vocabulary size, Keras meaning: ids < N are kept "
+                             "(the N-1 most frequent training words)")
+    min_count: int = setting(1, "drop words seen fewer times in the training texts")
+    oov: bool = setting(False, "map words outside the vocabulary to an OOV id instead of "
+                        "dropping them")
+    maxlen: int = setting(400, "tokens kept per document")
+    padding: str = setting("post", "pad after the text ('pre' is the Keras default)",
+                           ("pre", "post"))
+    truncating: str = setting("post", "'post' keeps the first maxlen tokens, 'pre' the last",
+                              ("pre", "post"))
+    tokenizer_fit: str = setting("train", "texts the vocabulary is fit on: 'train', or 'all' "
+                                 "(val and test too: the notebook's leak, seed preset only)",
+                                 ("train", "all"))
+    mask: bool = setting(True, "skip padding inside the recurrence (off: padding is input)")
+    # -- model -------------------------------------------------------------------------
+    embedding_dim: int = setting(128, "embedding width")
+    embedding_init: float = setting(0.05, "initial embeddings U(-a, a) as in Keras; "
+                                    "0 = torch's N(0, 1)")
+    pretrain: str = setting("none", "start the embedding from word2vec trained on the "
+                            "training texts (needs gensim)", ("none", "word2vec"))
+    hidden_size: int = setting(128, "recurrent state width")
+    num_layers: int = setting(1, "stacked recurrent layers")
+    bidirectional: bool = setting(False, "read each document in both directions")
+    dropout: float = setting(0.3, "dropout on embeddings, between layers and before the head")
+    word_dropout: float = setting(0.0, "training only: delete each token with this "
+                                  "probability (needs mask)")
+    pooling: str = setting("mean", "how the outputs over time become one vector", POOLINGS)
+    impl: str = setting("fast", "recurrence implementation: the cells step by step, "
+                        "'loop' (Python loop, hand-written backward) or 'fast' (C++ loops)",
+                        IMPLS)
+    # -- optimisation ------------------------------------------------------------------
+    batch_size: int = setting(32, "documents per batch")
+    bucket: bool = setting(True, "batch documents of similar length (needs mask)")
+    lr: float = setting(2e-3, "Adam learning rate")
+    weight_decay: float = setting(0.0, "Adam weight decay")
+    epochs: int | None = setting(None, "maximum number of epochs (default: the cell's, "
+                                 "GRU 15, RNN 12)")
+    clip: float = setting(1.0, "maximum gradient norm; 0 = no clipping")
+    label_smoothing: float = setting(0.1, "cross-entropy label smoothing")
+    schedule: str | None = setting(None, "learning rate over the steps: 'constant' or "
+                                   "'cosine' decay to 0 (default: the cell's, GRU cosine, "
+                                   "RNN constant)", ("constant", "cosine"))
+    patience: int | None = setting(None, "stop after N epochs without a better val score; "
+                                   "0 = never (default: the cell's, GRU 6, RNN 4)")
+    select: str = setting("loss", "keep the epoch with the best val 'loss', or 'acc' "
+                          "(ties broken by loss)", ("loss", "acc"))
+    average: int = setting(1, "keep the mean weights of the N best epochs (1: the best)")
+    val_fraction: float = setting(0.1, "share of the training texts held out for early "
+                                  "stopping and selection when no validation data is given")
+    seed: int = setting(42, "seed of initialisation, shuffling and dropout")
+
+    def __post_init__(self) -> None:
+        for name, value in CELL_DEFAULTS.get(self.model, {}).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
     def validate(self) -> "Config":
+        """Check every field's type and range; raise one TextrnnError naming the first
+        bad setting."""
+        hints = typing.get_type_hints(Config)
+        for f in fields(self):
+            value, kind = getattr(self, f.name), _base_type(hints[f.name])
+            if not _is_a(value, kind):
+                raise TextrnnError(f"bad configuration: {f.name} must be {kind.__name__}, "
+                                   f"got {value!r}")
+            choices = f.metadata["choices"]
+            if choices and value not in choices:
+                raise TextrnnError(f"bad configuration: {f.name} must be one of "
+                                   f"{', '.join(choices)}, got {value!r}")
         checks = [
-            (self.model in MODELS, f"model must be one of {', '.join(MODELS)}"),
-            (self.pretrain in ("none", "word2vec"), "pretrain must be 'none' or 'word2vec'"),
-            (self.pooling in POOLINGS, f"pooling must be one of {', '.join(POOLINGS)}"),
-            (self.padding in ("pre", "post"), "padding must be 'pre' or 'post'"),
-            (self.truncating in ("pre", "post"), "truncating must be 'pre' or 'post'"),
-            (self.tokenizer_fit in ("train", "all"), "tokenizer_fit must be 'train' or 'all'"),
             (self.num_words >= 2, "num_words must be >= 2"),
+            (self.min_count >= 1, "min_count must be >= 1"),
             (self.maxlen >= 1, "maxlen must be >= 1"),
             (min(self.embedding_dim, self.hidden_size, self.num_layers) >= 1,
              "embedding_dim, hidden_size and num_layers must be >= 1"),
+            (self.embedding_init >= 0, "embedding_init must be >= 0"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)"),
             (self.mask or not self.word_dropout, "word_dropout needs mask"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.mask or not self.bucket, "bucket needs mask (padding must not be input)"),
             (self.lr > 0, "lr must be > 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.epochs >= 1, "epochs must be >= 1"),
+            (self.clip >= 0, "clip must be >= 0"),
             (0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)"),
-            (self.schedule in ("constant", "cosine"), "schedule must be 'constant' or 'cosine'"),
-            (self.select in ("loss", "acc"), "select must be 'loss' or 'acc'"),
+            (self.patience >= 0, "patience must be >= 0"),
             (self.average >= 1, "average must be >= 1"),
+            (0.0 < self.val_fraction < 1.0, "val_fraction must be in (0, 1)"),
+            (self.seed >= 0, "seed must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -86,58 +144,61 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
+        """A run directory's settings. Keys missing there take today's defaults; before
+        0.2, 'no clipping', torch's embedding init and 'never stop' were stored as null."""
+        unknown = set(d) - set(SETTINGS)
         if unknown:
             raise TextrnnError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        legacy_null = {"clip": 0.0, "embedding_init": 0.0, "patience": 0}
+        d = {k: legacy_null[k] if v is None and k in legacy_null else v for k, v in d.items()}
         return cls(**d).validate()
 
 
-def preset(name: str, model: str, **overrides) -> Config:
+SETTINGS = tuple(f.name for f in fields(Config))
+
+
+def help_text(name: str) -> str:
+    return Config.__dataclass_fields__[name].metadata["help"]
+
+
+def _base_type(hint) -> type:
+    """``int | None`` -> int: None only ever means 'not given' (resolved before use)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _is_a(value, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+# -- presets: the changes each makes to Config() ------------------------------------
+def _seed(model: str) -> dict:
+    """The assignment's notebook, warts included: a Keras tokenizer of 5,000 words fit on
+    *all* texts (test included: a leak, kept here only to reproduce its figures), the
+    last 100 tokens of each article, padding processed as input, the final state, no
+    regularisation, 10 (RNN) or 20 (GRU) epochs, no early stopping."""
+    return dict(num_words=5000, maxlen=100, padding="pre", truncating="pre",
+                tokenizer_fit="all", mask=False, bucket=False, embedding_dim=64,
+                embedding_init=0.0, dropout=0.0, pooling="last", lr=1e-3,
+                epochs=10 if model == "rnn" else 20, clip=0.0, label_smoothing=0.0,
+                schedule="constant", patience=0)
+
+
+PRESETS = {"default": lambda model: {}, "seed": _seed}
+
+
+def preset(name: str = "default", model: str = "gru", **overrides) -> Config:
     """The named recipe for ``model``, with ``overrides`` (None values ignored) on top."""
     if name not in PRESETS:
         raise TextrnnError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
     if model not in MODELS:
         raise TextrnnError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
-    cfg = PRESETS[name](model)
-    known = {f.name for f in fields(Config)}
-    for k in overrides:
-        if k not in known:
-            raise TextrnnError(f"unknown setting {k!r}")
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None}).validate()
-
-
-def _seed(model: str) -> Config:
-    """The assignment's notebook, warts included: a Keras tokenizer of 5,000 words fit on
-    *all* texts (test included: a leak, kept here only to reproduce its figures), the
-    last 100 tokens of each article, padding processed as input, the final state."""
-    return Config(model=model, preset="seed", num_words=5000, maxlen=100, padding="pre",
-                  truncating="pre", tokenizer_fit="all", mask=False, bucket=False, embedding_dim=64, embedding_init=None,
-                  hidden_size=128, dropout=0.0, pooling="last", batch_size=32, lr=1e-3,
-                  epochs=10 if model == "rnn" else 20, clip=None, patience=None)
-
-
-def _default(model: str) -> Config:
-    """The best recipe measured so far, chosen on the validation split: vocabulary of
-    the 10,000 most frequent training words, the first 400 tokens (title and lead carry
-    the topic), masked padding, small initial embeddings, mean pooling over time,
-    dropout, label smoothing 0.1, gradient clipping, early stopping. The GRU uses a
-    cosine learning-rate decay over up to 15 epochs, the RNN a constant rate over 12.
-
-    ``python benchmarks/levers.py`` (results/levers.md; mean val accuracy over seeds 1-3,
-    GRU / RNN): the preset before the sweep (20,000 words, no smoothing) 95.7 / 95.7;
-    label smoothing 0.1 97.1 / 97.2, with 10,000 words 97.3 / 97.4 (chosen). Pooling
-    (max, mean+max, attention), bidirectional and stacked layers, 200 or 600 tokens,
-    dropout 0.5, word dropout, weight decay and word2vec embeddings did not beat that
-    on val for both cells (the table has each), nor did round 4's wider state or
-    embedding, lower rate, smaller batches, max pooling, an OOV id or smoothing 0.05 /
-    0.15 on top of it (0.05 gains for the GRU alone, by one val article), nor the mean
-    weights of the 3 best epochs.
-    Keeping the epoch of best val loss rather than accuracy: benchmarks/selection.py."""
-    if model == "gru":
-        return Config(model=model, preset="default", num_words=10000, label_smoothing=0.1,
-                      schedule="cosine", epochs=15, patience=6)
-    return Config(model=model, preset="default", num_words=10000, label_smoothing=0.1)
-
-
-PRESETS = {"seed": _seed, "default": _default}
+    unknown = sorted(set(overrides) - set(SETTINGS))
+    if unknown:
+        raise TextrnnError(f"unknown setting {unknown[0]!r}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Config(**{**PRESETS[name](model), **given, "model": model, "preset": name}).validate()

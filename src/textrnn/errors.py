@@ -5,5 +5,7 @@ keeps its traceback.
 """
 
 
-class TextrnnError(Exception):
-    """A problem with the user's input, stated in one line."""
+class TextrnnError(ValueError):
+    """A problem with the user's input, stated in one line. A ``ValueError``, as the
+    layers' and tokenizer's own argument checks are, so one ``except ValueError``
+    catches every bad-input error of the library."""

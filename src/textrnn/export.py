@@ -103,7 +103,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, check: bool 
 
     run_dir = Path(run_dir)
     clf = TextClassifier.load(run_dir)
-    cfg = clf.config
+    cfg = clf.config_
     module = ProbabilityModel(scan_model(clf.model_)).eval()
     T = max(2, min(cfg.maxlen, 8))   # example length; torch.export specialises sizes 0/1
     example = torch.randint(1, clf.tokenizer_.vocab_size, (2, T))
@@ -153,7 +153,7 @@ def _check(path: Path, clf) -> None:
     from .onnx_backend import session
 
     sess = session(path)
-    maxlen, V = clf.config.maxlen, clf.tokenizer_.vocab_size
+    maxlen, V = clf.config_.maxlen, clf.tokenizer_.vocab_size
     g = torch.Generator().manual_seed(0)
     for T in sorted({1, min(maxlen, 7), maxlen}):
         ids = torch.randint(1, max(V, 2), (3, T), generator=g)

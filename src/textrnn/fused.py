@@ -1,7 +1,8 @@
 """Whole-sequence recurrences with backpropagation through time written by hand.
 
-Autograd over a Python loop records ~10 nodes per time step and replays them one by
-one; at batch 32 that bookkeeping, not arithmetic, is what a step costs. Here each
+Autograd over a Python loop records a node for every op of every time step and
+replays them one by one; at batch 32 that bookkeeping, not arithmetic, is most of what
+a step costs (``python benchmarks/profile_gru.py`` shows where a step's time goes). Here each
 layer direction is one ``torch.autograd.Function``:
 
   forward   the input products of all steps are one matrix product (done by the
@@ -32,6 +33,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -42,7 +44,8 @@ _NATIVE = "textrnn_recurrent"
 
 
 def native_available() -> bool:
-    """Build (first time only, ~20 s) and load the C++ step loops; False if impossible."""
+    """Build (first time only: a C++ compile, then cached) and load the C++ step loops;
+    False if impossible."""
     global _native_state
     if _native_state is None:
         _native_state = False
@@ -51,17 +54,35 @@ def native_available() -> bool:
                 from torch.utils.cpp_extension import _get_build_directory, load
                 src = Path(__file__).with_name("csrc") / "recurrent.cpp"
                 if not hasattr(torch.ops.textrnn, "gru_forward"):
-                    built = Path(_get_build_directory(_NATIVE, False)) / f"{_NATIVE}.so"
-                    if not built.exists():
-                        print("textrnn: compiling the native recurrence (first use only, "
-                              "about 20 s)", file=sys.stderr, flush=True)
-                    load(_NATIVE, [str(src)], extra_cflags=_cflags(), is_python_module=False,
-                         verbose=False)
+                    build_dir = Path(_get_build_directory(_NATIVE, False))
+                    if not (build_dir / f"{_NATIVE}.so").exists():
+                        print("textrnn: compiling the native recurrence (first use only; cached afterwards)",
+                              file=sys.stderr, flush=True)
+                    with _build_lock(build_dir):
+                        load(_NATIVE, [str(src)], extra_cflags=_cflags(),
+                             is_python_module=False, verbose=False)
                 _native_state = True
             except Exception as e:  # no compiler, no headers: the Python loops still work
                 warnings.warn(f"native recurrence unavailable, using Python loops "
                               f"({str(e).splitlines()[0][:120]})", stacklevel=2)
     return _native_state
+
+
+@contextmanager
+def _build_lock(build_dir: Path):
+    """One build at a time, under a lock the kernel releases if its holder dies. torch's
+    own lock is a plain file that a build killed midway leaves behind, after which every
+    later load waits for it forever; holding this lock, any such file is stale."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: torch's lock alone
+        yield
+        return
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / "textrnn.flock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        (build_dir / "lock").unlink(missing_ok=True)
+        yield
 
 
 def _cflags() -> list[str]:

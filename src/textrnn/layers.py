@@ -27,9 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from .cells import GRUCell, VanillaRNNCell
+from .config import IMPLS  # noqa: F401  ("reference", "loop", "fast"), re-exported here
 from .fused import RNNSequence, gru_sequence
-
-IMPLS = ("reference", "loop", "fast")
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int, padding_side: str = "post") -> Tensor:
@@ -44,9 +43,9 @@ def lengths_to_mask(lengths: Tensor, max_len: int, padding_side: str = "post") -
 
 class Dropout(nn.Dropout):
     """``nn.Dropout`` with its mask drawn as uniform numbers compared with ``p``: the same
-    distribution, but on CPU torch's dropout draws Bernoulli samples through a slow path
-    (measured on a 32 x 400 x 128 batch: 17.5 ms vs 6.8 ms here), which made embedding
-    dropout a fifth of a training step."""
+    distribution, but on CPU torch's dropout draws Bernoulli samples through a slower
+    path. ``python benchmarks/dropout.py`` times both (forward and backward) on the
+    default preset's embedding batch, 32 x 400 x 128."""
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:

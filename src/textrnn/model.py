@@ -49,10 +49,12 @@ class RecurrentClassifier(nn.Module):
         self.cfg = cfg
         self.embedding = nn.Embedding(vocab_size, cfg.embedding_dim,
                                       padding_idx=0 if cfg.mask else None)
-        if cfg.embedding_init is not None:
-            # Small embeddings (Keras' default) generalise far better here than N(0, 1):
-            # measured on BBC val, GRU 94.9% vs 92.5%, since 1,557 documents cannot
-            # move thousands of large random vectors far from where they start.
+        if cfg.embedding_init:
+            # Small embeddings (Keras' default) rather than N(0, 1): a few thousand
+            # training documents cannot move thousands of large random vectors far from
+            # where they start. To measure it, train with embedding_init=0 (torch's
+            # N(0, 1)) beside the default, e.g. TextClassifier("gru", embedding_init=0),
+            # and compare val accuracy.
             nn.init.uniform_(self.embedding.weight, -cfg.embedding_init, cfg.embedding_init)
             if cfg.mask:
                 with torch.no_grad():

@@ -25,7 +25,7 @@ def _stable_hash(s: str) -> int:
 
 
 def word2vec_init(embedding: nn.Embedding, texts: Sequence[str], tokenizer: Tokenizer,
-                  seed: int, scale: float | None, epochs: int = 10) -> float:
+                  seed: int, scale: float, epochs: int = 10) -> float:
     """Train skip-gram word2vec on ``texts`` and copy each kept word's vector into its
     embedding row, rescaled to the standard deviation of the configured uniform init
     (so the learning rate still fits). Returns the fraction of rows replaced."""
@@ -44,7 +44,7 @@ def word2vec_init(embedding: nn.Embedding, texts: Sequence[str], tokenizer: Toke
     if not ids:
         return 0.0
     v = torch.from_numpy(np.stack(vecs)).float()
-    target = scale / 3 ** 0.5 if scale is not None else 1.0   # std of U(-a, a), or N(0, 1)
+    target = scale / 3 ** 0.5 if scale else 1.0   # std of U(-a, a), or N(0, 1) when 0
     v = (v - v.mean()) * (target / v.std().clamp(min=1e-8))
     with torch.no_grad():
         embedding.weight[torch.tensor(ids)] = v

@@ -128,7 +128,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
         if len(kept) < cfg.average or score < kept[-1][0]:
             kept = sorted(kept + [(score, epoch, copy.deepcopy(model.state_dict()))],
                           key=lambda k: k[:2])[:cfg.average]
-        if cfg.patience is not None and bad_epochs >= cfg.patience:
+        if cfg.patience and bad_epochs >= cfg.patience:
             break
     if kept:
         model.load_state_dict(average_weights([w for _, _, w in kept]))

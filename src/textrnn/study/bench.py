@@ -10,14 +10,21 @@ hits every variant alike:
   torch.nn     ``torch.nn.RNN`` / ``torch.nn.GRU``
 
 Training = embedding, layer, linear head on the final state, cross-entropy,
-backward, Adam step (fused Adam for every variant, as textrnn's training loop uses). Inference = forward under ``torch.inference_mode``. Memory is
-the bytes autograd saves for backward in one training step (counted with saved
-tensor hooks), the part of peak memory that differs between implementations.
+backward, Adam step (fused Adam for every variant, as textrnn's training loop uses).
+Inference = forward under ``torch.inference_mode``. Memory is the bytes autograd saves
+for backward in one training step (counted with saved tensor hooks), the part of peak
+memory that differs between implementations.
+
+Ratios are paired: each round times every variant back to back, the ratio is taken
+within the round, and the table shows the median over rounds with the lowest and
+highest round. A speed target counts as met only when every round clears it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -26,12 +33,68 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import fused
+from ..errors import TextrnnError
 from ..layers import GRU, RNN
 
-ROOT = Path(__file__).resolve().parents[2]   # the repository, in a source checkout
+ROOT = Path(__file__).resolve().parents[3]   # the repository, in a source checkout
 SHAPES = [dict(batch=32, steps=100, embed=64, hidden=128),
           dict(batch=32, steps=400, embed=64, hidden=256)]
 VOCAB, CLASSES = 5000, 5
+SHAPE_KEYS = ("batch", "steps", "embed", "hidden")
+
+# Issue #3's speed targets, at the assignment's shape (SHAPES[0]), for impl="fast":
+# (cell, ratio, target)
+TARGETS = [("gru", "train_vs_torch", 1.5), ("gru", "infer_vs_torch", 1.2),
+           ("rnn", "train_vs_torch", 1.2), ("gru", "train_vs_assignment", 4.0)]
+RATIO_NAMES = {"train_vs_torch": "trains vs torch.nn", "infer_vs_torch": "infers vs torch.nn",
+               "train_vs_assignment": "trains vs the assignment's loop"}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":")[0].strip() in ("model name", "Hardware", "cpu model"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def environment() -> dict:
+    """What ran: the fast path's step loops (C++ or the Python fallback), threads, machine."""
+    native = fused.native_available()
+    return {"fast_loops": "C++" if native else "Python (C++ build unavailable)",
+            "native": native, "threads": torch.get_num_threads(), "cpu": cpu_model(),
+            "cpus": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def describe(env: dict) -> str:
+    return (f"fast path: {env['fast_loops']} step loops | {env['threads']} threads | "
+            f"{env['cpu']} ({env['cpus']} CPUs, {env['machine']}) | torch {env['torch']}")
+
+
+def check_options(shapes, cells, rounds: int, iters: int) -> None:
+    """Every option of :func:`run`, checked before anything is timed."""
+    def whole(name: str, v, least: int = 1) -> None:
+        if isinstance(v, bool) or not isinstance(v, int) or v < least:
+            raise TextrnnError(f"{name}: {v!r} is not a whole number >= {least}")
+    whole("--rounds", rounds)
+    whole("--iters", iters)
+    if isinstance(cells, str) or not len(cells):
+        raise TextrnnError("--cells: give at least one cell")
+    for c in cells:
+        if c not in ("gru", "rnn"):
+            raise TextrnnError(f"--cells: unknown cell {c!r} (choose from gru, rnn)")
+    if len(set(cells)) != len(cells):
+        raise TextrnnError(f"--cells: repeated cell in {' '.join(cells)}")
+    if not len(shapes):
+        raise TextrnnError("no shapes to benchmark")
+    for shape in shapes:
+        for k in SHAPE_KEYS:
+            whole(f"shape {k}", shape.get(k))
 
 
 class _Head(nn.Module):
@@ -94,8 +157,16 @@ def saved_bytes(model: nn.Module, ids: torch.Tensor, y: torch.Tensor) -> int:
     return sum(seen.values())
 
 
+def _spread(xs: list[float]) -> dict:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "rounds": xs}
+
+
 def run(shapes=SHAPES, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
         log: Callable[[str], None] = print) -> list[dict]:
+    """Time every variant of each cell at each shape; one row per variant. Throughputs
+    are medians over rounds; each ratio (``train_vs_torch``, ...) is the median of the
+    per-round ratios, with their spread under ``ratios``."""
+    check_options(shapes, cells, rounds, iters)
     torch.manual_seed(0)
     rows = []
     for shape in shapes:
@@ -122,35 +193,81 @@ def run(shapes=SHAPES, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
                         for _ in range(iters):
                             m(ids)
                         infer[k].append(B * T * iters / (time.perf_counter() - t0))
-            base_t, base_i = statistics.median(train["torch.nn"]), statistics.median(infer["torch.nn"])
+            bases = {"train_vs_torch": (train, "torch.nn"), "infer_vs_torch": (infer, "torch.nn"),
+                     "train_vs_assignment": (train, "assignment")}
             for k, m in models.items():
                 m.train()
                 row = {"cell": cell, **shape, "impl": k,
                        "train_tok_s": statistics.median(train[k]),
                        "infer_tok_s": statistics.median(infer[k]),
-                       "saved_mb": saved_bytes(m, ids, y) / 2**20}
-                row["train_vs_torch"] = row["train_tok_s"] / base_t
-                row["infer_vs_torch"] = row["infer_tok_s"] / base_i
-                if "assignment" in train:
-                    row["train_vs_assignment"] = row["train_tok_s"] / statistics.median(train["assignment"])
+                       "saved_mb": saved_bytes(m, ids, y) / 2**20,
+                       "rounds": {"train_tok_s": train[k], "infer_tok_s": infer[k]},
+                       "ratios": {}}
+                for name, (times, base) in bases.items():
+                    if base in times:   # paired: this variant and the base, round by round
+                        ratio = _spread([a / b for a, b in zip(times[k], times[base])])
+                        row["ratios"][name] = ratio
+                        row[name] = ratio["median"]
                 rows.append(row)
             log(table([r for r in rows if r["cell"] == cell and r["steps"] == T
                        and r["hidden"] == H]))
     return rows
 
 
+def _ratio(r: dict, name: str) -> str:
+    """``median (lowest-highest round)``, or - where the base variant did not run."""
+    x = r["ratios"].get(name)
+    if x is None:
+        return "-"
+    return f"{x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f})"
+
+
 def table(rows: list[dict]) -> str:
     r0 = rows[0]
     lines = [f"{r0['cell'].upper()}  batch {r0['batch']}, {r0['steps']} steps, embedding "
-             f"{r0['embed']}, hidden {r0['hidden']}, {torch.get_num_threads()} threads",
+             f"{r0['embed']}, hidden {r0['hidden']}, {torch.get_num_threads()} threads; "
+             "ratios: median of the per-round ratios (lowest-highest round)",
              "| implementation | train tok/s | vs torch.nn | vs assignment | infer tok/s "
              "| vs torch.nn | saved for backward |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        va = f"{r['train_vs_assignment']:.2f}x" if "train_vs_assignment" in r else "-"
-        lines.append(f"| {r['impl']} | {r['train_tok_s']:,.0f} | {r['train_vs_torch']:.2f}x | "
-                     f"{va} | {r['infer_tok_s']:,.0f} | {r['infer_vs_torch']:.2f}x | "
-                     f"{r['saved_mb']:.1f} MB |")
+        lines.append(f"| {r['impl']} | {r['train_tok_s']:,.0f} | {_ratio(r, 'train_vs_torch')} | "
+                     f"{_ratio(r, 'train_vs_assignment')} | {r['infer_tok_s']:,.0f} | "
+                     f"{_ratio(r, 'infer_vs_torch')} | {r['saved_mb']:.1f} MB |")
+    return "\n".join(lines)
+
+
+def check_targets(rows: list[dict], targets=TARGETS, shape: dict | None = None,
+                  impl: str = "fast") -> list[dict]:
+    """Each target whose row was measured (at ``shape``, default the assignment's):
+    met only if the *lowest* round clears it (a median that clears it while some
+    rounds do not is reported as not met)."""
+    shape = SHAPES[0] if shape is None else shape
+    out = []
+    for cell, name, target in targets:
+        for r in rows:
+            if (r["cell"], r["impl"]) == (cell, impl) and all(
+                    r[k] == shape[k] for k in SHAPE_KEYS):
+                x = r["ratios"].get(name)   # None: the base variant did not run
+                out.append({"cell": cell, "ratio": name, "target": target, **shape,
+                            "median": x and x["median"], "min": x and x["min"],
+                            "max": x and x["max"], "met": x is not None and x["min"] >= target})
+    return out
+
+
+def targets_text(results: list[dict]) -> str:
+    lines = []
+    for t in results:
+        if t["min"] is None:
+            lines.append(f"{t['cell'].upper()} fast {RATIO_NAMES[t['ratio']]}: not measured "
+                         f"(its base did not run: the assignment's skeletons are read from "
+                         f"the repository root); target {t['target']}x")
+            continue
+        verdict = ("met: every round clears it" if t["met"] else
+                   f"not met: lowest round {t['min']:.2f}x < {t['target']}x")
+        lines.append(f"{t['cell'].upper()} fast {RATIO_NAMES[t['ratio']]}: "
+                     f"median {t['median']:.2f}x, rounds {t['min']:.2f}-{t['max']:.2f}x; "
+                     f"target {t['target']}x: {verdict}")
     return "\n".join(lines)
 
 

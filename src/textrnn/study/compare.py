@@ -3,7 +3,8 @@
 Protocols (each row is the mean and spread over its runs):
   split   the assignment's split, one run per seed
   dedupe  the same after dropping exact duplicate texts (no copy on both sides)
-  cv      5-fold stratified cross-validation (15% of each training part for validation)
+  cv      k-fold stratified cross-validation (5 folds by default; 15% of each training
+          part for validation)
 """
 
 from __future__ import annotations
@@ -18,34 +19,80 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .baselines import baseline_run
 from ..checkpoint import write_atomic, write_json
-from ..config import preset
+from ..config import MODELS, PRESETS, preset
+from ..errors import TextrnnError
 from ..runs import DataSpec, train_run
 
 PROTOCOLS = ("split", "dedupe", "cv")
 
 
 def _cv_splits(data: DataSpec, folds: int = 5) -> list[dict]:
+    """``folds`` stratified folds of the whole dataset: each fold's test part is one
+    fold, and 15% of the rest (stratified) is its validation part."""
     ds = data.load()[0]
     idx, y = np.arange(len(ds)), ds.labels
+    counts = np.bincount(y, minlength=len(ds.label_names))
+    for name, n in zip(ds.label_names, counts):
+        # fewer documents than folds leaves some folds without the class in test, and
+        # the stratified validation split needs two of it in every training part
+        if n < max(folds, 3):
+            raise TextrnnError(
+                f"{ds.source or 'data'}: class {name!r} has {int(n)} document{'s' * int(n != 1)}, "
+                f"too few for {folds}-fold cross-validation (each class needs at least "
+                f"{max(folds, 3)}; use fewer --folds or leave out the cv protocol)")
     out = []
     skf = StratifiedKFold(folds, shuffle=True, random_state=data.split_seed)
-    for rest, test in skf.split(idx, y):
-        train, val = train_test_split(rest, test_size=0.15, random_state=data.split_seed,
-                                      stratify=y[rest])
-        out.append({"train": train, "val": val, "test": test})
+    try:
+        for rest, test in skf.split(idx, y):
+            train, val = train_test_split(rest, test_size=0.15, random_state=data.split_seed,
+                                          stratify=y[rest])
+            out.append({"train": train, "val": val, "test": test})
+    except ValueError as e:   # e.g. a validation part smaller than the number of classes
+        raise TextrnnError(f"{ds.source or 'data'}: cannot make {folds} cross-validation "
+                           f"folds ({' '.join(str(e).split())})") from None
     return out
+
+
+def check_options(models, presets, protocols, seeds, folds: int) -> None:
+    """Every option of :func:`run_compare`, checked before any run starts."""
+    def listed(name, values, allowed=None):
+        if isinstance(values, str) or not len(values):
+            raise TextrnnError(f"--{name}: give at least one value")
+        if len(set(values)) != len(values):
+            raise TextrnnError(f"--{name}: repeated value in {' '.join(map(str, values))}")
+        bad = [v for v in values if allowed is not None and v not in allowed]
+        if bad:
+            raise TextrnnError(f"--{name}: unknown {bad[0]!r} (choose from {', '.join(allowed)})")
+    listed("models", models, MODELS)
+    listed("presets", presets, list(PRESETS))
+    listed("protocols", protocols, PROTOCOLS)
+    listed("seeds", seeds)
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise TextrnnError(f"--seeds: {s!r} is not a whole number >= 0")
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise TextrnnError(f"--folds: {folds!r} is not a whole number >= 2")
 
 
 def run_compare(models, presets, data: DataSpec, protocols=("split",), seeds=(42,),
                 baseline: bool = True, out: str | Path = "runs", device: str = "cpu",
                 verbose: bool = False, log=print, results: str | Path = "results",
-                **overrides) -> dict:
+                folds: int = 5, **overrides) -> dict:
+    """Train every model x preset (and the baseline) under each protocol, write
+    ``results/compare.json`` (summary and per-run records) and ``compare.md``.
+    ``split`` and ``dedupe`` train once per seed; ``cv`` once per fold, with the first
+    seed. Every option is checked, and the cv folds made, before the first run."""
+    check_options(models, presets, protocols, seeds, folds)
+    for preset_name in presets:      # bad overrides: one error now, not after hours
+        for model in models:
+            preset(preset_name, model, **{**overrides, "seed": seeds[0]})
     out, results = Path(out), Path(results)
+    cv = _cv_splits(data, folds) if "cv" in protocols else None
     runs: list[dict] = []
     t_start = time.perf_counter()
     for protocol in protocols:
         if protocol == "cv":
-            jobs = [(f"fold{k + 1}", data, s) for k, s in enumerate(_cv_splits(data))]
+            jobs = [(f"fold{k + 1}", data, s) for k, s in enumerate(cv)]
         else:
             spec = replace(data, dedupe=protocol == "dedupe")
             jobs = [(f"seed{seed}", spec, None) for seed in seeds]

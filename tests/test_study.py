@@ -1,0 +1,342 @@
+"""``textrnn compare`` and ``textrnn bench`` end to end on tiny data, and every option
+they take checked (one error line, exit status 1; argparse usage errors exit 2)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from textrnn import cli, fused
+from textrnn.runs import DataSpec
+from textrnn.study import bench
+from textrnn.study.compare import _cv_splits, run_compare, table
+
+TINY = dict(epochs=1, maxlen=12, num_words=100, hidden_size=4, embedding_dim=4)
+TINY_FLAGS = ["--epochs", "1", "--maxlen", "12", "--num-words", "100", "--hidden-size", "4",
+              "--embedding-dim", "4", "--quiet"]
+CLASS_WORDS = {"alpha": ["goal", "match", "team", "coach"],
+               "beta": ["vote", "minister", "party", "law"],
+               "gamma": ["chip", "phone", "software", "web"]}
+
+
+def write_corpus(path: Path, sizes: dict[str, int], seed: int = 0) -> Path:
+    """A synthetic CSV: each class has its own topic words among common ones."""
+    rng = random.Random(seed)
+    common = ["the", "a", "of", "and", "in", "new", "said", "year"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Text", "Label"])
+        for label, n in sizes.items():
+            for _ in range(n):
+                w.writerow([" ".join(rng.choice(CLASS_WORDS[label] + common) for _ in range(12)),
+                            label])
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("data") / "tiny.csv",
+                        {"alpha": 10, "beta": 9, "gamma": 8})
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``textrnn ARGV`` in this process: exit status, stdout, stderr."""
+    capsys.readouterr()
+    try:
+        rc = cli.main([str(a) for a in argv])
+    except SystemExit as e:           # argparse usage errors
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_error(rc: int, err: str, *needles: str) -> None:
+    """Exit status 1 and exactly one ``textrnn: error:`` line naming the problem."""
+    assert rc == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("textrnn: error: "), err
+    for n in needles:
+        assert n.lower() in lines[0].lower(), (n, lines[0])
+
+
+# -- compare ------------------------------------------------------------------------
+@pytest.mark.parametrize("folds", [3, 5])
+def test_cv_folds_are_disjoint_and_cover_the_data(tiny_csv, folds):
+    data = DataSpec(path=str(tiny_csv))
+    ds = data.load()[0]
+    n = len(ds)
+    splits = _cv_splits(data, folds)
+    assert len(splits) == folds
+    tests = np.concatenate([s["test"] for s in splits])
+    assert sorted(tests.tolist()) == list(range(n))          # each document tested once
+    for s in splits:
+        parts = [set(s[k].tolist()) for k in ("train", "val", "test")]
+        assert sum(map(len, parts)) == n and set.union(*parts) == set(range(n))
+        for k in ("train", "val"):               # stratified: every class in every part
+            assert set(ds.labels[s[k]].tolist()) == {0, 1, 2}, k
+        assert set(ds.labels[s["test"]].tolist()) == {0, 1, 2}
+    assert _cv_splits(data, folds)[0]["test"].tolist() == splits[0]["test"].tolist()
+
+
+def test_compare_end_to_end_summary_equals_the_runs(tiny_csv, tmp_path):
+    data = DataSpec(path=str(tiny_csv))
+    res = run_compare(["gru"], ["default"], data, ("split", "cv"), seeds=(3,), baseline=True,
+                      out=tmp_path / "runs", results=tmp_path / "results", log=lambda s: None,
+                      folds=3, **TINY)
+    # every run directory written is in the record, and nothing else
+    on_disk = sorted(str(p.parent) for p in (tmp_path / "runs").glob("*/*/metrics.json"))
+    assert sorted(r["dir"] for r in res["runs"]) == on_disk
+    assert len(on_disk) == 2 * (1 + 3)                # (gru + baseline) x (1 seed + 3 folds)
+    # the summary, recomputed from each run's own metrics.json
+    groups: dict[tuple, list[dict]] = {}
+    for r in res["runs"]:
+        m = json.loads((Path(r["dir"]) / "metrics.json").read_text())
+        groups.setdefault((r["protocol"], m["model"], m["preset"]), []).append(m)
+    assert {(s["protocol"], s["model"], s["preset"]) for s in res["summary"]} == set(groups)
+    for s in res["summary"]:
+        ms = groups[(s["protocol"], s["model"], s["preset"])]
+        assert s["runs"] == len(ms) == (1 if s["protocol"] == "split" else 3)
+        for key, split, metric in (("val", "val", "accuracy"), ("acc", "test", "accuracy"),
+                                   ("f1", "test", "macro_f1")):
+            xs = np.array([m[split][metric] for m in ms])
+            assert s[f"{key}_mean"] == pytest.approx(xs.mean(), abs=1e-12)
+            std = xs.std(ddof=1) if len(xs) > 1 else 0.0     # one run: no spread
+            assert s[f"{key}_std"] == pytest.approx(std, abs=1e-12)
+        assert s["train_seconds"] == pytest.approx(np.mean([m["train_seconds"] for m in ms]))
+    # cv runs train on their fold, with the first seed
+    folds = _cv_splits(data, 3)
+    for r in res["runs"]:
+        if r["protocol"] == "cv":
+            k = int(r["run"][4:]) - 1
+            m = json.loads((Path(r["dir"]) / "metrics.json").read_text())
+            assert m["data"]["sizes"] == {p: len(folds[k][p]) for p in ("train", "val", "test")}
+            assert m["test"]["n"] == len(folds[k]["test"])
+            if r["model"] == "gru":
+                cfg = json.loads((Path(r["dir"]) / "config.json").read_text())["config"]
+                assert cfg["seed"] == 3 and cfg["hidden_size"] == 4
+    # the files: the same summary, and its table
+    stored = json.loads((tmp_path / "results" / "compare.json").read_text())
+    assert stored["summary"] == res["summary"]
+    assert (tmp_path / "results" / "compare.md").read_text() == table(res["summary"]) + "\n"
+
+
+def test_compare_cli_prints_the_table(tiny_csv, tmp_path, capsys):
+    rc, out, err = run_cli(capsys, "compare", "--data", tiny_csv, "--models", "rnn",
+                           "--presets", "default", "--no-baseline", "--seeds", "5",
+                           "--out", tmp_path / "runs", "--results", tmp_path / "res",
+                           *TINY_FLAGS)
+    assert rc == 0, err
+    summary = json.loads((tmp_path / "res" / "compare.json").read_text())["summary"]
+    assert table(summary) in out
+    assert len(summary) == 1 and summary[0]["runs"] == 1 and summary[0]["model"] == "rnn"
+
+
+BAD_COMPARE = {
+    "folds 0": (["--protocols", "cv", "--folds", "0"], ["--folds", "0", ">= 2"]),
+    "folds 1": (["--protocols", "cv", "--folds", "1"], ["--folds", ">= 2"]),
+    "folds negative": (["--protocols", "cv", "--folds", "-3"], ["--folds", "-3"]),
+    "seed negative": (["--seeds", "1", "-2"], ["--seeds", "-2"]),
+    "seed repeated": (["--seeds", "7", "7"], ["--seeds", "repeated"]),
+    "bad setting": (["--epochs", "0"], ["epochs must be >= 1"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_COMPARE))
+def test_compare_bad_options_are_one_error(tiny_csv, tmp_path, capsys, case):
+    argv, needles = BAD_COMPARE[case]
+    rc, out, err = run_cli(capsys, "compare", "--data", tiny_csv, "--out", tmp_path / "runs",
+                           "--results", tmp_path / "res", "--quiet", *argv)
+    assert_error(rc, err, *needles)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("small", [1, 2, 4])
+def test_compare_cv_with_a_class_smaller_than_the_folds(tmp_path, capsys, small):
+    """No scikit-learn traceback: one line naming the class, before any run."""
+    data = write_corpus(tmp_path / "small.csv", {"alpha": 10, "beta": 10, "gamma": small})
+    rc, out, err = run_cli(capsys, "compare", "--data", data, "--protocols", "split", "cv",
+                           "--out", tmp_path / "runs", "--results", tmp_path / "res",
+                           *TINY_FLAGS)
+    assert_error(rc, err, "small.csv", "'gamma'", f"has {small} document", "5-fold", "--folds")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()
+    # with fewer folds it is fine (here: only the folds are made, nothing trained)
+    if small >= 3:
+        assert len(_cv_splits(DataSpec(path=str(data)), small)) == small
+
+
+def test_compare_usage_errors_exit_2(tiny_csv, capsys):
+    for argv in (["--seeds"], ["--protocols", "loo"], ["--folds", "x"], ["--models"]):
+        rc, _, err = run_cli(capsys, "compare", "--data", tiny_csv, *argv)
+        assert rc == 2 and "usage:" in err and "Traceback" not in err, argv
+
+
+# -- bench --------------------------------------------------------------------------
+SHAPE = dict(batch=4, steps=3, embed=4, hidden=4)
+
+
+def test_bench_end_to_end_json_and_tables(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "SHAPES", [SHAPE])
+    rc, out, err = run_cli(capsys, "bench", "--quick", "--rounds", "3", "--iters", "1",
+                           "--json")
+    assert rc == 0, err
+    res = json.loads(out)                       # stdout holds only the JSON
+    env = res["environment"]
+    assert env["native"] == fused.native_available()
+    assert env["fast_loops"] == ("C++" if fused.native_available() else
+                                 "Python (C++ build unavailable)")
+    assert env["threads"] == torch.get_num_threads() and env["cpu"]
+    assert bench.describe(env) in err           # what ran is printed beside the tables
+    assert f"{env['threads']} threads" in err and env["cpu"] in err
+    rows = res["rows"]
+    for cell in ("gru", "rnn"):
+        mine = [r for r in rows if r["cell"] == cell]
+        assert [r["impl"] for r in mine] == ["assignment", "reference", "loop", "fast",
+                                             "torch.nn"]
+        assert bench.table(mine) in err
+        by = {r["impl"]: r for r in mine}
+        for r in mine:
+            assert {k: r[k] for k in SHAPE} == SHAPE
+            for kind in ("train_tok_s", "infer_tok_s"):
+                xs = r["rounds"][kind]
+                assert len(xs) == 3 and min(xs) > 0
+                assert r[kind] == statistics.median(xs)
+            # ratios are paired: taken within each round, then summarised
+            for name, (kind, base) in {"train_vs_torch": ("train_tok_s", "torch.nn"),
+                                       "infer_vs_torch": ("infer_tok_s", "torch.nn"),
+                                       "train_vs_assignment": ("train_tok_s", "assignment")
+                                       }.items():
+                per_round = [a / b for a, b in zip(r["rounds"][kind], by[base]["rounds"][kind])]
+                x = r["ratios"][name]
+                assert x["rounds"] == pytest.approx(per_round, rel=1e-12)
+                assert x["median"] == pytest.approx(statistics.median(per_round), rel=1e-12)
+                assert (x["min"], x["max"]) == (min(x["rounds"]), max(x["rounds"]))
+                assert r[name] == x["median"]
+    # the targets are judged at the (patched) assignment shape, on the lowest round
+    assert {(t["cell"], t["ratio"]) for t in res["targets"]} == {
+        (c, n) for c, n, _ in bench.TARGETS}
+    for t in res["targets"]:
+        fast = next(r for r in rows if (r["cell"], r["impl"]) == (t["cell"], "fast"))
+        assert t["min"] == min(fast["ratios"][t["ratio"]]["rounds"])
+        assert t["met"] == (t["min"] >= t["target"])
+    assert bench.targets_text(res["targets"]) in err
+
+
+def test_bench_says_when_the_python_loops_ran(monkeypatch, capsys):
+    """A failed C++ build falls back to the Python loops: the output says so."""
+    monkeypatch.setattr(fused, "_native_state", False)
+    monkeypatch.setattr(bench, "SHAPES", [SHAPE])
+    rc, out, err = run_cli(capsys, "bench", "--quick", "--cells", "gru", "--rounds", "1",
+                           "--iters", "1")
+    assert rc == 0, err
+    assert out.startswith("fast path: Python (C++ build unavailable) step loops |")
+
+
+def test_bench_plain_output_goes_to_stdout(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "SHAPES", [SHAPE])
+    rc, out, err = run_cli(capsys, "bench", "--quick", "--cells", "rnn", "--rounds", "1",
+                           "--iters", "1")
+    assert rc == 0, err
+    assert "fast path:" in out and "| implementation | train tok/s |" in out
+    assert "RNN  batch 4, 3 steps" in out and "GRU" not in out.split("\n", 2)[2]
+
+
+def _row(cell, lo, med, hi, name="train_vs_torch"):
+    return {"cell": cell, "impl": "fast", **bench.SHAPES[0], "ratios": {
+        name: {"median": med, "min": lo, "max": hi, "rounds": [lo, med, hi]}}}
+
+
+def test_bench_target_needs_every_round_to_clear_it():
+    targets = [("gru", "train_vs_torch", 1.2)]
+    met = bench.check_targets([_row("gru", 1.21, 1.3, 1.4)], targets)
+    assert [t["met"] for t in met] == [True]
+    # the median clears 1.2 but one round does not: not met
+    short = bench.check_targets([_row("gru", 1.15, 1.25, 1.4)], targets)
+    assert [t["met"] for t in short] == [False]
+    assert "not met: lowest round 1.15x < 1.2x" in bench.targets_text(short)
+    assert "met: every round clears it" in bench.targets_text(met)
+    # another shape or cell is not judged against the target
+    other = {**_row("gru", 2, 2, 2), "steps": 7}
+    assert bench.check_targets([other, _row("rnn", 2, 2, 2)], targets) == []
+    # a ratio whose base variant did not run is reported, and not as met
+    missing = bench.check_targets([_row("gru", 2, 2, 2, name="infer_vs_torch")], targets)
+    assert [(t["met"], t["min"]) for t in missing] == [(False, None)]
+    assert "not measured" in bench.targets_text(missing)
+
+
+BAD_BENCH = {
+    "rounds 0": (["--rounds", "0"], ["--rounds", "0", ">= 1"]),
+    "rounds negative": (["--rounds", "-2"], ["--rounds", "-2"]),
+    "iters 0": (["--iters", "0"], ["--iters", "0", ">= 1"]),
+    "iters negative": (["--iters", "-1"], ["--iters", "-1"]),
+    "repeated cell": (["--cells", "gru", "gru"], ["--cells", "repeated"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BENCH))
+def test_bench_bad_options_are_one_error(capsys, case):
+    argv, needles = BAD_BENCH[case]
+    rc, out, err = run_cli(capsys, "bench", "--quick", *argv)
+    assert_error(rc, err, *needles)
+    assert out == ""                     # checked before anything is timed or printed
+
+
+def test_bench_usage_errors_exit_2(capsys):
+    for argv in (["--rounds", "x"], ["--cells"], ["--cells", "lstm"], ["--json", "out.json"]):
+        rc, _, err = run_cli(capsys, "bench", *argv)
+        assert rc == 2 and "usage:" in err, argv
+
+
+def test_bench_run_checks_its_options_too():
+    from textrnn.errors import TextrnnError
+    with pytest.raises(TextrnnError, match="--rounds"):
+        bench.run([SHAPE], ("gru",), rounds=0)
+    with pytest.raises(TextrnnError, match="hidden"):
+        bench.run([{**SHAPE, "hidden": 0}], ("gru",), rounds=1, iters=1)
+    with pytest.raises(TextrnnError, match="no shapes"):
+        bench.run([], ("gru",))
+
+
+def test_dropout_benchmark_runs_at_a_tiny_size(capsys):
+    """benchmarks/dropout.py (the command behind layers.Dropout's docstring) runs."""
+    import runpy
+    import sys
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dropout.py"
+    argv = sys.argv
+    try:
+        sys.argv = [str(path), "--batch", "2", "--steps", "3", "--dim", "4", "--repeat", "1",
+                    "--rounds", "1"]
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "2 x 3 x 4" in out and "threads" in out
+    assert "torch nn.Dropout" in out and "textrnn Dropout" in out
+
+
+def test_run_compare_checks_its_options_before_any_run(tiny_csv, tmp_path):
+    from textrnn.errors import TextrnnError
+    data = DataSpec(path=str(tiny_csv))
+    cases = [(dict(seeds=()), "--seeds: give at least one"),
+             (dict(models=[]), "--models: give at least one"),
+             (dict(models=["lstm"]), "--models: unknown 'lstm'"),
+             (dict(presets=["best"]), "--presets: unknown 'best'"),
+             (dict(protocols=("split", "loo")), "--protocols: unknown 'loo'"),
+             (dict(protocols=()), "--protocols: give at least one"),
+             (dict(folds=0, protocols=("cv",)), "--folds: 0"),
+             (dict(seeds=(1.5,)), "--seeds: 1.5")]
+    for change, message in cases:
+        kw = dict(models=["gru"], presets=["default"], data=data, protocols=("split",),
+                  seeds=(1,), out=tmp_path / "runs", results=tmp_path / "res",
+                  log=lambda s: None, **TINY)
+        with pytest.raises(TextrnnError, match=message.replace("(", r"\(")):
+            run_compare(**{**kw, **change})
+        assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()
