@@ -23,8 +23,8 @@ def bbc_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def bbc(bbc_dir):
-    from textrnn.data import load_csv
-    return load_csv(bbc_dir / "df_file.csv")
+    from textrnn.data import load_bbc
+    return load_bbc(home=bbc_dir)  # df_file.csv, with the BBC class names
 
 
 @pytest.fixture(scope="session")

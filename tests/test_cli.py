@@ -152,11 +152,13 @@ def _write_csv(path: Path, header, rows) -> Path:
 
 @pytest.fixture(scope="module")
 def small_csv(bbc_dir, tmp_path_factory) -> Path:
-    """60 BBC articles, 12 per class, labels 0..4 as in df_file.csv."""
+    """60 BBC articles, 12 per class, labelled with the class names (df_file.csv's ids
+    0..4 would stay integers: BBC's names are for the BBC data itself only)."""
     header, rows = _bbc_rows(bbc_dir)
+    names = ["Politics", "Sport", "Technology", "Entertainment", "Business"]
     by_label: dict[str, list] = {}
     for r in rows:
-        by_label.setdefault(r[1], []).append(r)
+        by_label.setdefault(r[1], []).append([r[0], names[int(r[1])]])
     picked = [r for label in sorted(by_label) for r in by_label[label][:12]]
     return _write_csv(tmp_path_factory.mktemp("data") / "small.csv", header, picked)
 
@@ -324,8 +326,9 @@ def test_real_entry_points(run_dir, tmp_path):
 BAD_FILES = {
     # name: (bytes, words the error must contain)
     "png.csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", ["png.csv", "not a CSV"]),
+    # formats are told by content: a zip named .csv is read as a zip
     "zip.csv": (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)),
-                ["zip.csv", "not a CSV"]),
+                ["zip.csv", "not a readable .zip"]),
     "empty.csv": (b"", ["empty.csv", "empty"]),
     "blank.csv": (b"\n\n  \n", ["blank.csv", "empty"]),
     "header.csv": (b"Text,Label\n", ["header.csv", "no data rows"]),
@@ -529,3 +532,120 @@ def test_bad_options_are_usage_errors(cli, small_csv, tmp_path):
     assert r.rc == 2 and "invalid choice" in r.err and "Traceback" not in r.err
     r = cli()
     assert r.rc == 2 and "train" in r.out
+
+
+# -- corpora as distributed: formats, archives, their own splits -----------------------
+LONG = ["comp.os.ms-windows.misc", "talk.politics.mideast", "rec.sport.hockey"]
+
+
+def _split_tar(path: Path, n_train: int = 8, n_test: int = 4) -> Path:
+    """A 20 Newsgroups-shaped archive: <split>/<group>/<number>, no file extensions."""
+    import io
+    import tarfile
+    words = {g: g.replace(".", " ").replace("-", " ") for g in LONG}
+    with tarfile.open(path, "w:gz") as t:
+        for split_name, n in (("train", n_train), ("test", n_test)):
+            for g in LONG:
+                for i in range(n):
+                    raw = f"Subject: {words[g]} {i}\n\n{words[g]} post number {i}".encode()
+                    info = tarfile.TarInfo(f"news-bydate-{split_name}/{g}/{50000 + i}")
+                    info.size = len(raw)
+                    t.addfile(info, io.BytesIO(raw))
+    return path
+
+
+def test_train_and_test_on_an_archive_with_its_own_split(cli, tmp_path):
+    data = _split_tar(tmp_path / "news.tar.gz")
+    out = tmp_path / "run"
+    r = cli("train", "--data", data, "--val-fraction", "0.25", "--out", out, *TINY)
+    assert r.rc == 0, r.err
+    assert ("the corpus's own split (split folders: news-bydate-train/ (train), "
+            "news-bydate-test/ (test)): 24 train / 12 test") in r.err
+    assert "val: 25% of train (6 documents), stratified by class" in r.err
+    assert "used: 18 train / 6 val / 12 test" in r.err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["sizes"] == {"train": 18, "val": 6, "test": 12}
+    assert m["data"]["val_size"] == 0.25
+    assert m["test"]["n"] == 12
+    # `test` redoes the same split from what metrics.json stored
+    r = cli("test", out)
+    assert r.rc == 0, r.err
+    assert "test split: 12 documents" in r.out
+    assert f"{100 * m['test']['accuracy']:.2f}%" in r.out
+    table = r.out.splitlines()[1:]
+    assert len(table) == 4 and {len(line) for line in table} == {len(table[0])}  # aligned
+    for g in LONG:
+        assert any(line.startswith(g + " ") for line in table), r.out  # whole, not cut
+    r = cli("test", out, "--split", "val", "--json")
+    assert r.rc == 0 and json.loads(r.out)["n"] == 6
+
+
+def test_train_with_the_parts_given_apart(cli, tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps({"text": f"{g} words {i}", "label": g})
+                               for g in ("a", "b") for i in range(10)))
+    test = tmp_path / "test.ft"
+    test.write_text("__label__a a words 99\n__label__b b words 99\n__label__b b words 98\n")
+    out = tmp_path / "run"
+    r = cli("train", "--train", train, "--test", test, "--val-fraction", "0.2", "--out", out,
+            *TINY)
+    assert r.rc == 0, r.err
+    assert json.loads((out / "metrics.json").read_text())["data"]["sizes"] == \
+        {"train": 16, "val": 4, "test": 3}
+    r = cli("test", out, "--json")
+    assert r.rc == 0 and json.loads(r.out)["n"] == 3
+    # new documents to evaluate on: a test part alone is enough at test time
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\na words 1,a\nb words 2,b\n")
+    r = cli("test", out, "--test", other, "--json")
+    assert r.rc == 0, r.err
+    assert json.loads(r.out)["n"] == 2
+    assert_one_error(cli("test", out, "--test", other, "--split", "val"),
+                     "no val part in the data given (found: test)")
+
+
+def _zip_of(path: Path, files: dict) -> Path:
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:
+        for name, raw in files.items():
+            z.writestr(name, raw)
+    return path
+
+
+BAD_CORPORA = {
+    "json": (lambda p: p / "bad.jsonl", b'{"Text": "a", "Label": "x"}\n{"Text": oops}\n',
+             ["bad.jsonl, line 2", "not valid JSON"]),
+    "nolabel-field": (lambda p: p / "nf.jsonl", b'{"Text": "a", "Label": "x"}\n{"Text": "b"}\n',
+                      ["nf.jsonl, line 2", "no field 'Label'", "--label-column"]),
+    "fasttext": (lambda p: p / "ft.train", b"__label__a one\n\nno label here\n",
+                 ["ft.train, line 3", "no label"]),
+    "empty-zip": (lambda p: _zip_of(p / "e.zip", {}), None, ["e.zip", "empty archive"]),
+    "no-documents": (lambda p: _zip_of(p / "r.zip", {"README": "x"}), None,
+                     ["r.zip", "no documents found"]),
+    "binary-member": (lambda p: _zip_of(p / "b.zip", {"a/1": "text", "b/2": b"\x00\x01\x02"}),
+                      None, ["b.zip:b/2", "not a text document"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CORPORA))
+def test_bad_corpora_are_one_error_line_and_exit_1(cli, tmp_path, case):
+    make, raw, needles = BAD_CORPORA[case]
+    path = make(tmp_path)
+    if raw is not None:
+        path.write_bytes(raw)
+    out = tmp_path / "run"
+    r = cli("train", "--data", path, "--out", out, *TINY)
+    assert_one_error(r, *needles)
+    assert r.rc == 1
+    assert not out.exists()
+
+
+def test_split_flag_errors(cli, tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text("text,label,fold\na,x,train\nb,y,holdout\n")
+    r = cli("train", "--data", p, "--split-column", "fold", "--out", tmp_path / "r", *TINY)
+    assert_one_error(r, "a.csv, row 2", "unknown split 'holdout'")
+    assert r.rc == 1
+    r = cli("train", "--data", p, "--train", p, "--out", tmp_path / "r", *TINY)
+    assert_one_error(r, "either --data or --train")
+    assert r.rc == 1

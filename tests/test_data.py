@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from textrnn.data import (BBC_LABELS, BBC_ZIP_SHA256, load_bbc, load_csv, load_dataset,
-                          load_folder, split)
+from textrnn.data import (BBC_ALIASES, BBC_LABELS, BBC_ZIP_SHA256, load_bbc, load_csv,
+                          load_dataset, load_folder, split)
 from textrnn.errors import TextrnnError
 
 NAMES = ["Politics", "Sport", "Technology", "Entertainment", "Business"]
@@ -42,17 +42,21 @@ def test_load_csv_bbc(bbc):
 
 
 def test_load_folder_zip_matches_csv(bbc, bbc_dir):
-    with pytest.warns(UserWarning, match=r"sport/199\.txt.*cp1252"):
-        z = load_folder(bbc_dir / "bbc-fulltext.zip")
+    with pytest.warns(UserWarning, match=r"^1 text not valid UTF-8.*sport/199\.txt as cp1252"):
+        z = load_folder(bbc_dir / "bbc-fulltext.zip", BBC_LABELS, BBC_ALIASES)
     assert z.label_names == NAMES
     assert z.texts == bbc.texts  # same texts, same order
     np.testing.assert_array_equal(z.labels, bbc.labels)
     # the cp1252 file is decoded to the same text as in the CSV (a pound sign)
     assert any("£" in t for t in z.texts)
-    # load_dataset picks the loader by the path
+    # load_dataset picks the loader by the path; outside load_bbc, the class names are
+    # the data's own: the zip's folder names, the CSV's integer ids
     with pytest.warns(UserWarning):
-        assert load_dataset(bbc_dir / "bbc-fulltext.zip").texts == bbc.texts
-    assert load_dataset(bbc_dir / "df_file.csv").texts == bbc.texts
+        z = load_dataset(bbc_dir / "bbc-fulltext.zip")
+    assert sorted(z.texts) == sorted(bbc.texts)
+    assert z.label_names == ["business", "entertainment", "politics", "sport", "tech"]
+    c = load_dataset(bbc_dir / "df_file.csv")
+    assert c.texts == bbc.texts and c.label_names == ["0", "1", "2", "3", "4"]
 
 
 # -- folders --------------------------------------------------------------------------
@@ -67,14 +71,16 @@ def _make_folder(root: Path, docs: dict[str, dict[str, str]]) -> Path:
 def test_folder_per_class_directory(tmp_path):
     root = _make_folder(tmp_path / "corpus", {
         "dogs": {"10.txt": "dog ten", "2.txt": "dog two", "1.txt": "  dog one\n"},
-        "cats": {"1.txt": "cat one", "notes.md": "ignored"},
+        "cats": {"1.txt": "cat one", "notes": "any file name is a document", ".hidden": "no"},
     })
     (root / "README.txt").write_text("not a document: not in a class folder")
     ds = load_folder(root)
     assert ds.label_names == ["cats", "dogs"]
-    # class order, then file numbers compared as numbers; text stripped
-    assert ds.texts == ["cat one", "dog one", "dog two", "dog ten"]
-    assert ds.labels.tolist() == [0, 1, 1, 1]
+    # class order, then file numbers compared as numbers; text stripped; hidden skipped
+    assert ds.texts == ["cat one", "any file name is a document", "dog one", "dog two",
+                        "dog ten"]
+    assert ds.labels.tolist() == [0, 0, 1, 1, 1]
+    assert ds.splits is None
     assert load_dataset(root).texts == ds.texts
 
 
@@ -87,19 +93,19 @@ def test_folder_zip_made_here(tmp_path):
             z.write(f, f"top/{f.relative_to(src)}")
         z.writestr("__MACOSX/tech/._1.txt", b"\x00\x05junk")
     ds = load_folder(zpath)
-    # BBC class names map to the BBC ids, whatever their case
-    assert ds.label_names == NAMES
-    assert ds.texts == ["goal", "chip", "web"] and ds.labels.tolist() == [1, 2, 2]
+    # the class names are the folders' (BBC's names are for the BBC data only)
+    assert ds.label_names == ["Sport", "tech"]
+    assert ds.texts == ["goal", "chip", "web"] and ds.labels.tolist() == [0, 1, 1]
 
 
 def test_folder_errors(tmp_path):
     with pytest.raises(TextrnnError, match="no such file or directory"):
         load_folder(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TextrnnError, match="no <class>/<document>.txt"):
+    with pytest.raises(TextrnnError, match="no files found"):
         load_folder(tmp_path / "empty")
     one = _make_folder(tmp_path / "one", {"a": {"1.txt": "x"}})
-    with pytest.raises(TextrnnError, match="one class folder"):
+    with pytest.raises(TextrnnError, match=r"found one class \(a\), need at least two"):
         load_folder(one)
     blank = _make_folder(tmp_path / "blank", {"a": {"1.txt": "x"}, "b": {"1.txt": " \n"}})
     with pytest.raises(TextrnnError, match=r"b/1\.txt: empty text"):
@@ -110,10 +116,14 @@ def test_folder_errors(tmp_path):
 
 
 # -- labels and columns -----------------------------------------------------------------
-def test_bbc_label_names_in_any_case(tmp_path):
+def test_bbc_label_names_only_for_the_bbc(tmp_path):
     p = _csv(tmp_path / "a.csv", "Text,Label\none,politics\ntwo,SPORT\nthree, Tech \n"
                                  "four,technology\nfive,Business\n")
-    ds = load_csv(p)
+    ds = load_csv(p)  # names from the data, sorted
+    assert ds.label_names == ["Business", "SPORT", "Tech", "politics", "technology"]
+    assert ds.labels.tolist() == [3, 1, 2, 4, 0]
+    # what load_bbc does: the BBC names, any case, and the zip's folder aliases
+    ds = load_dataset(p, label_names=BBC_LABELS, label_aliases=BBC_ALIASES)
     assert ds.label_names == NAMES
     assert ds.labels.tolist() == [0, 1, 2, 2, 4]
 
@@ -129,7 +139,10 @@ def test_int_labels(tmp_path):
     ds = load_csv(_csv(tmp_path / "a.csv", "Text,Label\na,1\nb,0\nc,2\nd,1\n"))
     assert ds.label_names == ["0", "1", "2"] and ds.labels.tolist() == [1, 0, 2, 1]
     ds = load_csv(_csv(tmp_path / "b.csv", "Text,Label\na,4\nb,0\nc,1\nd,2\ne,3\n"))
-    assert ds.label_names == NAMES and ds.labels.tolist() == [4, 0, 1, 2, 3]  # df_file.csv ids
+    # five integer classes stay integers (once they were named after BBC's classes)
+    assert ds.label_names == ["0", "1", "2", "3", "4"] and ds.labels.tolist() == [4, 0, 1, 2, 3]
+    ds = load_csv(_csv(tmp_path / "d.csv", "Text,Label\na,10\nb,9\nc,-1\n"))
+    assert ds.label_names == ["-1", "9", "10"] and ds.labels.tolist() == [2, 1, 0]  # numeric order
     ds = load_csv(_csv(tmp_path / "c.csv", "Text,Label\na,7\nb,3\nc,7\n"))
     assert ds.label_names == ["3", "7"] and ds.labels.tolist() == [1, 0, 1]
 
@@ -186,7 +199,7 @@ def test_missing_csv(tmp_path):
 def test_cp1252_csv_is_read_with_a_warning(tmp_path):
     p = tmp_path / "a.csv"
     p.write_bytes("Text,Label\nprice \u00a35,a\nok,b\n".encode("cp1252"))
-    with pytest.warns(UserWarning, match="cp1252"):
+    with pytest.warns(UserWarning, match=r"1 text not valid UTF-8.*a\.csv, line 2 as cp1252"):
         ds = load_csv(p)
     assert ds.texts[0] == "price \u00a35"
 
@@ -391,5 +404,5 @@ def test_data_home_holding_something_else(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / "df_file.csv").write_text("Text,Label\na,x\nb,y\n")
-    with pytest.raises(TextrnnError, match="expected the BBC dataset.*found 2 articles"):
+    with pytest.raises(TextrnnError, match="label 'x' is not in the label set.*expected the BBC"):
         load_bbc(home=home)

@@ -10,7 +10,8 @@ from importlib import import_module
 _EXPORTS = {
     "TextClassifier": "api", "GRUCell": "cells", "VanillaRNNCell": "cells",
     "Config": "config", "preset": "config", "Dataset": "data", "load_dataset": "data",
-    "split": "data", "TextrnnError": "errors", "GRU": "layers", "RNN": "layers",
+    "split": "data", "corpus_splits": "data", "TextrnnError": "errors", "GRU": "layers",
+    "RNN": "layers",
     "lengths_to_mask": "layers", "RecurrentClassifier": "model", "Tokenizer": "tokenizer",
     "pad_sequences": "tokenizer",
 }

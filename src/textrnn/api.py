@@ -108,7 +108,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         torch.manual_seed(cfg.seed)
         tok_texts = X + list(extra_texts) if cfg.tokenizer_fit == "all" else X
         self.tokenizer_ = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
-                                    min_count=cfg.min_count).fit(tok_texts)
+                                    min_count=cfg.min_count).fit(tok_texts, self.verbose)
         self.model_ = RecurrentClassifier(self.tokenizer_.vocab_size, len(self.classes_), cfg)
         if cfg.pretrain == "word2vec":
             from .pretrain import word2vec_init
@@ -186,7 +186,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _encode(self, texts: list[str]) -> torch.Tensor:
         cfg = self.config_
         return torch.from_numpy(self.tokenizer_.transform(texts, cfg.maxlen, cfg.padding,
-                                                          cfg.truncating))
+                                                          cfg.truncating, self.verbose))
 
     def _label_ids(self, labels: Sequence) -> torch.Tensor:
         index = {c: i for i, c in enumerate(self.classes_)}

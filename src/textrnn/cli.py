@@ -25,12 +25,22 @@ def _data_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
     g = p.add_argument_group("data and split")
     g.add_argument("--data", metavar="PATH", default=None,
-                   help="CSV file, folder-per-class directory or .zip; default: the BBC dataset "
-                        "from $TEXTRNN_DATA (else the user cache dir), downloaded if absent"
-                        + ("" if defaults else "; default: the data the run was trained on"))
-    g.add_argument("--text-column", default=d("Text"), help="CSV column holding the text (Text)")
+                   help="CSV, TSV, JSON Lines or fastText file, folder per class, or any of "
+                        "these in a .zip / .tar / .tar.gz / .gz; its own train/val/test split "
+                        "is used when it has one (see docs/corpora.md); default: the BBC "
+                        "dataset from $TEXTRNN_DATA (else the user cache dir), downloaded if "
+                        "absent" + ("" if defaults else "; default: the data the run was "
+                                                        "trained on"))
+    for part in ("train", "val", "test"):
+        g.add_argument(f"--{part}", metavar="PATH", default=None,
+                       help=f"the {part} part, in any format --data reads (instead of --data)")
+    g.add_argument("--text-column", default=d("Text"),
+                   help="column or JSON field holding the text (Text; any case)")
     g.add_argument("--label-column", default=d("Label"),
-                   help="CSV column holding the label, an int id or a name (Label)")
+                   help="column or JSON field holding the label, an int id or a name (Label)")
+    g.add_argument("--split-column", default=None,
+                   help="column or JSON field naming each row's split: train, val / dev / "
+                        "validation, or test")
     g.add_argument("--split-seed", type=int, default=d(42),
                    help="random_state of the 70/15/15 split (42, the assignment's)")
     g.add_argument("--stratify", action=argparse.BooleanOptionalAction, default=d(False),
@@ -42,10 +52,16 @@ def _data_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
 def _data_spec(args, base=None):
     from .runs import DataSpec
     base = base or DataSpec()
-    keys = ("text_column", "label_column", "split_seed", "stratify", "dedupe")
+    keys = ("text_column", "label_column", "split_seed", "stratify", "dedupe", "split_column")
     vals = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    if args.data is not None:
-        vals["path"] = str(Path(args.data).resolve())  # so `test` works from anywhere
+    paths = {k: getattr(args, k) for k in ("data", "train", "val", "test")}
+    if any(v is not None for v in paths.values()):  # new data replaces the stored data
+        vals.update({("path" if k == "data" else k): None if v is None else
+                     str(Path(v).resolve())  # so `test` works from anywhere
+                     for k, v in paths.items()})
+        vals["split_column"] = args.split_column  # the stored one was the old data's
+    if getattr(args, "val_fraction", None) is not None:  # train / compare: carve val likewise
+        vals["val_size"] = args.val_fraction
     return DataSpec(**{**base.__dict__, **vals})
 
 
@@ -105,9 +121,10 @@ def cmd_test(args) -> None:
         return
     print(f"{args.split} split: {m['n']} documents, accuracy {100 * m['accuracy']:.2f}%, "
           f"macro-F1 {100 * m['macro_f1']:.2f}%")
-    print(f"{'class':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    w = max([len("class"), *map(len, m["per_class"])]) + 2  # 20NG names run to 24 characters
+    print(f"{'class':<{w}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
     for name, c in m["per_class"].items():
-        print(f"{name:<16}{c['precision']:>10.4f}{c['recall']:>10.4f}{c['f1']:>10.4f}"
+        print(f"{name:<{w}}{c['precision']:>10.4f}{c['recall']:>10.4f}{c['f1']:>10.4f}"
               f"{c['support']:>9}")
 
 

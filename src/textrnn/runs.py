@@ -7,7 +7,7 @@ argument handling.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,8 @@ import torch
 from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
 from .config import Config
-from .data import Dataset, load_dataset, split
+from .data import Dataset, corpus_splits, load_dataset
+from .errors import TextrnnError
 from .metrics import classification_metrics
 from .plots import plot_confusion, plot_curves
 
@@ -30,19 +31,42 @@ class DataSpec:
     split_seed: int = 42
     stratify: bool = False
     dedupe: bool = False
+    split_column: str | None = None  # a column (or JSON field) naming each row's split
+    train: str | None = None         # the parts given one path each, instead of path
+    val: str | None = None
+    test: str | None = None
+    # share of train carved out when the data has no val part: the run's val_fraction
+    # (stored here so `test` redoes the same carve); None: Config's default
+    val_size: float | None = None
 
-    def load(self, label_names: list[str] | None = None) -> tuple[Dataset, dict, int]:
-        ds = load_dataset(self.path, self.text_column, self.label_column, label_names)
-        splits, dropped = split(ds, self.split_seed, self.stratify, self.dedupe)
+    def load(self, label_names: list[str] | None = None, progress: bool = True,
+             evaluate_only: bool = False) -> tuple[Dataset, dict, int]:
+        """The documents, the split's index arrays and the duplicates dropped; what
+        was found and done is in ``ds.notes`` (one line each). ``evaluate_only``: parts
+        given without a train part (``textrnn test RUN --test new.csv``) are used as given."""
+        ds = load_dataset(self.path, self.text_column, self.label_column, label_names,
+                          split_column=self.split_column, train=self.train, val=self.val,
+                          test=self.test, progress=progress, need_train=not evaluate_only)
+        if evaluate_only and ds.splits and "train" not in ds.splits:
+            return ds, dict(ds.splits), 0
+        val_size = Config().val_fraction if self.val_size is None else self.val_size
+        splits, dropped, said = corpus_splits(ds, self.split_seed, self.stratify, self.dedupe,
+                                              val_size)
+        ds.notes.append(f"{Path(ds.source).name or 'data'}: {len(ds):,} documents, "
+                        f"{len(ds.label_names)} classes; {said}")
         return ds, splits, dropped
 
 
 def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str = "cpu",
               verbose: bool = True, log=print, splits: dict | None = None) -> dict:
     """Train ``cfg`` on ``data``'s train split, select on val, test once on test.
-    ``splits`` (index arrays) replaces the data's own split (cross-validation folds)."""
-    ds, own_splits, dropped = data.load()
+    ``splits`` (index arrays) replaces the data's own split (cross-validation folds).
+    A corpus without a val part gives ``cfg.val_fraction`` of its train part to val."""
+    data = replace(data, val_size=cfg.val_fraction)
+    ds, own_splits, dropped = data.load(progress=verbose)
     splits = own_splits if splits is None else splits
+    for note in ds.notes:
+        log(note)
     if dropped:
         log(f"--dedupe: dropped {dropped} duplicate texts before splitting")
     part = {k: ds.subset(v) for k, v in splits.items()}
@@ -94,7 +118,10 @@ def stored_data_spec(run_dir: str | Path) -> DataSpec:
 def test_run(run_dir: str | Path, data: DataSpec, which: str = "test") -> dict:
     """Evaluate a saved model on one split (or 'all') of ``data``."""
     clf = TextClassifier.load(run_dir)
-    ds, splits, _ = data.load(label_names=list(map(str, clf.classes_)))
+    ds, splits, _ = data.load(label_names=list(map(str, clf.classes_)), evaluate_only=True)
+    if which != "all" and which not in splits:
+        raise TextrnnError(f"{ds.source}: no {which} part in the data given "
+                           f"(found: {', '.join(splits)}); choose one with --split")
     part = ds if which == "all" else ds.subset(splits[which])
     return _evaluate(clf, part)
 
