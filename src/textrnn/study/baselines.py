@@ -18,6 +18,7 @@ from ..checkpoint import CONFIG, METRICS, atomic_dir, write_json
 from ..metrics import classification_metrics
 from ..plots import plot_confusion
 
+MODEL = "tfidf-svm"               # the model name its run directories carry
 SETTINGS = {"ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True, "C": 1.0}
 
 
@@ -42,17 +43,17 @@ def baseline_run(data, out: str | Path | None = None, seed: int = 42, log=print,
     seconds = time.perf_counter() - t0
     names = ds.label_names
     metrics = {
-        "model": "tfidf-svm", "preset": "baseline", "train_seconds": seconds,
+        "model": MODEL, "preset": "baseline", "train_seconds": seconds,
         "data": {**asdict(data), "dropped_duplicates": dropped,
                  "sizes": {k: len(v) for k, v in splits.items()}},
         "val": classification_metrics(part["val"].labels, clf.predict(part["val"].texts), names),
         "test": classification_metrics(part["test"].labels, clf.predict(part["test"].texts), names),
         "history": [],
     }
-    log(f"tfidf-svm: test accuracy {100 * metrics['test']['accuracy']:.2f}%")
+    log(f"{MODEL}: test accuracy {100 * metrics['test']['accuracy']:.2f}%")
     if out is not None:
         with atomic_dir(out) as tmp:
-            write_json(tmp / CONFIG, {"config": {"model": "tfidf-svm", "preset": "baseline",
+            write_json(tmp / CONFIG, {"config": {"model": MODEL, "preset": "baseline",
                                                  "seed": seed, **SETTINGS},
                                       "classes": names})
             write_json(tmp / METRICS, metrics)

@@ -111,14 +111,14 @@ def add_report(sub) -> None:
                                    "setup, a results table, a figure and a discussion whose "
                                    "numbers all come from the runs' metrics.json and "
                                    "config.json. The .tex and the figure are written beside "
-                                   "the PDF. Needs pdflatex (bash scripts/install-latex.sh).")
+                                   "the PDF, in --out. Needs pdflatex "
+                                   "(bash scripts/install-latex.sh).")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories written by 'textrnn train' or 'compare' (any with a "
-                        "metrics.json; a model other than rnn/gru, e.g. tfidf-svm, is shown "
-                        "as a baseline)")
-    p.add_argument("-o", "--out", metavar="PDF", default="report.pdf",
-                   help="the PDF to write (report.pdf); NAME.tex and NAME-figure.pdf go "
-                        "beside it")
+                        "config.json and metrics.json; a model other than rnn/gru, e.g. "
+                        "tfidf-svm, is shown as a baseline)")
+    p.add_argument("--out", metavar="DIR", default="report",
+                   help="folder to write report.pdf, report.tex and figure.pdf in (report)")
     p.add_argument("--style-dir", metavar="DIR",
                    help="folder of the official CVPR author kit (with cvpr.sty): use its "
                         "style instead of the built-in CVPR layout")

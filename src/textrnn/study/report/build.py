@@ -1,0 +1,177 @@
+"""Fitting the report on one page and compiling it with ``pdflatex``.
+
+The layouts of :data:`LAYOUTS` are tried in order, the first being the intended one:
+the first that gives one page without a line wider than :data:`OVERFULL_PT` wins.
+pdflatex runs in a temporary folder; the PDF, its source and its figure are then
+written atomically into the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...checkpoint import write_atomic
+from ...errors import TextrnnError
+from .figure import draw_figure
+from .latex import render
+from .runs import load_runs
+from .text import Report
+
+DEFAULT_TITLE = "Vanilla RNN versus GRU for News Topic Classification"
+PDF, TEX, LOG, FIGURE = "report.pdf", "report.tex", "report.log", "figure"
+PDFLATEX_TIMEOUT = 120
+OVERFULL_PT = 2.0           # wider lines than this make the next, smaller layout be tried
+
+# Ways to make the page fit, tried in order (the first is the intended layout).
+LAYOUTS = [
+    {"table": r"\small", "settings": r"\footnotesize", "figure": 1.0},
+    {"table": r"\footnotesize", "settings": r"\footnotesize", "figure": 1.0},
+    {"table": r"\footnotesize", "settings": r"\scriptsize", "figure": 0.92},
+    {"table": r"\footnotesize", "settings": r"\scriptsize", "figure": 0.85},
+    {"table": r"\scriptsize", "settings": r"\scriptsize", "figure": 0.78},
+    {"table": r"\scriptsize", "settings": r"\scriptsize", "figure": 0.7},
+    {"table": r"\scriptsize", "settings": r"\tiny", "figure": 0.62},
+    {"table": r"\scriptsize", "settings": r"\tiny", "figure": 0.55},
+]
+
+
+@dataclass
+class ReportResult:
+    pdf: Path
+    tex: Path
+    figure: Path
+    pages: int
+    log: str        # pdflatex's log of the final pass
+
+
+class _LatexFailed(Exception):
+    def __init__(self, log: str) -> None:
+        super().__init__(_first_error(log))
+        self.log = log
+
+
+def _first_error(log: str) -> str:
+    lines = log.splitlines()
+    for k, line in enumerate(lines):
+        if line.startswith("!"):
+            where = next((x.strip() for x in lines[k + 1:k + 8] if re.match(r"l\.\d+", x)), "")
+            return (line[1:].strip().rstrip(".") + (f" ({where})" if where else ""))[:300]
+    return "no error line in the log"
+
+
+def _pdflatex(workdir: Path, texinputs: str | None) -> tuple[str, int]:
+    env = dict(os.environ)
+    if texinputs:
+        env["TEXINPUTS"] = texinputs
+    try:
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", TEX],
+                       cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=PDFLATEX_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise TextrnnError(f"pdflatex took more than {PDFLATEX_TIMEOUT} s; gave up") from None
+    logf = workdir / LOG
+    log = logf.read_text(encoding="latin-1") if logf.exists() else ""
+    m = re.search(r"Output written on .*?\((\d+) pages?", log, re.S)
+    if m is None or any(line.startswith("!") for line in log.splitlines()):
+        raise _LatexFailed(log)
+    return log, int(m.group(1))
+
+
+def _compile(work: Path, source: str, texinputs: str | None) -> tuple[str, int]:
+    """Two passes when the first gives one page (the second resolves references)."""
+    (work / TEX).write_text(source, encoding="ascii")
+    log, pages = _pdflatex(work, texinputs)
+    if pages == 1:
+        log, pages = _pdflatex(work, texinputs)
+    return log, pages
+
+
+def _overfull(log: str) -> float:
+    """The widest overfull line, in points (0 if none)."""
+    return max((float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide", log)),
+               default=0.0)
+
+
+def _out_dir(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise TextrnnError(f"{out}: exists and is not a directory (--out takes a folder)")
+    if out.suffix.lower() == ".pdf":
+        raise TextrnnError(f"{out}: --out is the folder for {PDF}, {TEX} and the figure, "
+                           "not a PDF file name")
+    return out
+
+
+def write_report(run_dirs, out_dir: str | Path, style_dir: str | Path | None = None,
+                 title: str = DEFAULT_TITLE, author: str | None = None) -> ReportResult:
+    """Write ``out_dir/report.pdf`` (one page), ``report.tex`` and ``figure.pdf``.
+
+    Args:
+        run_dirs: run directories written by ``textrnn train`` / ``compare`` (recurrent
+            runs), or by :mod:`textrnn.study.baselines` (shown as baselines).
+        out_dir: the folder to write; created if missing; other files in it are kept.
+        style_dir: folder of the official CVPR author kit (with ``cvpr.sty``) to use
+            instead of the built-in CVPR layout.
+        title, author: the title block (author: 'Generated by textrnn from N runs').
+    """
+    runs = load_runs(run_dirs)
+    out = _out_dir(out_dir)
+    kit = None
+    if style_dir is not None:
+        kit = Path(style_dir).resolve()
+        if not (kit / "cvpr.sty").is_file():
+            raise TextrnnError(f"{style_dir}: no cvpr.sty there (expected the CVPR author kit)")
+    rep = Report(runs, title or DEFAULT_TITLE, author)
+    pdf_path, tex_path, fig_path = out / PDF, out / TEX, out / (FIGURE + ".pdf")
+    draw_figure(rep, fig_path)
+
+    pdflatex = shutil.which("pdflatex")
+    texinputs = f".{os.pathsep}{kit}{os.pathsep}" if kit else None
+    source, log, pages = "", "", 0
+    with tempfile.TemporaryDirectory(prefix="textrnn-report-") as tmp:
+        work = Path(tmp)
+        shutil.copyfile(fig_path, work / fig_path.name)
+        try:
+            chosen = None
+            for layout in LAYOUTS:
+                source = render(rep, FIGURE, kit is not None, layout)
+                if pdflatex is None:
+                    break
+                log, pages = _compile(work, source, texinputs)
+                if pages == 1:
+                    chosen = chosen or source            # fits, though maybe too wide
+                    if _overfull(log) <= OVERFULL_PT:
+                        chosen = source
+                        break
+            if pdflatex is not None and chosen is not None and chosen != source:
+                source = chosen
+                log, pages = _compile(work, source, texinputs)
+            write_atomic(tex_path, lambda p: p.write_text(source, encoding="ascii"))
+            if pdflatex is None:
+                raise TextrnnError(
+                    "pdflatex not found: install TeX Live (bash scripts/install-latex.sh, or "
+                    "apt-get install texlive-latex-base texlive-latex-recommended "
+                    f"texlive-fonts-recommended); the LaTeX source is in {tex_path}")
+            if chosen is None:
+                raise TextrnnError(f"the report does not fit on one page ({pages} pages even "
+                                   f"with the smallest layout, {len(runs)} runs); "
+                                   f"see {tex_path}")
+        except _LatexFailed as e:
+            write_atomic(tex_path, lambda p: p.write_text(source, encoding="ascii"))
+            log_path, log_text = out / LOG, e.log
+            write_atomic(log_path, lambda p: p.write_text(log_text, encoding="latin-1"))
+            hint = ""
+            if kit and "not found" in str(e):
+                hint = ("; the CVPR kit needs more LaTeX packages than the built-in layout "
+                        "(bash scripts/install-latex.sh --kit)")
+            raise TextrnnError(f"pdflatex failed on {tex_path}: {e}{hint} (log: {log_path})") \
+                from None
+        write_atomic(pdf_path, lambda p: shutil.copyfile(work / PDF, p))
+    (out / LOG).unlink(missing_ok=True)      # a failed attempt's log no longer applies
+    return ReportResult(pdf_path, tex_path, fig_path, pages, log)
