@@ -27,6 +27,18 @@ def bbc(bbc_dir):
     return load_bbc(home=bbc_dir)  # df_file.csv, with the BBC class names
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's tiny trainings: the two cores are shared with the
+    test's own subprocesses, and small products gain nothing from a second thread.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, bbc_dir) -> Path:
     """A small GRU trained for a few seconds on the BBC train split (about 90% test

@@ -11,13 +11,7 @@ from textrnn import TextClassifier, TextrnnError
 from textrnn.data import split
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two cores shared with other jobs: one intra-op thread keeps timings steady."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = dict(epochs=2, maxlen=30, num_words=500, hidden_size=16, embedding_dim=16)

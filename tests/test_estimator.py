@@ -9,7 +9,6 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -23,12 +22,7 @@ from textrnn.config import CELL_DEFAULTS, PRESETS, SETTINGS
 TINY = dict(epochs=2, maxlen=30, num_words=300, hidden_size=8, embedding_dim=8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -105,3 +105,14 @@ def test_tfidf_baseline_is_strong_on_bbc(bbc_dir):
     m = baseline_run(DataSpec(), None, log=lambda s: None)
     assert m["data"]["sizes"] == {"train": 1557, "val": 334, "test": 334}
     assert m["test"]["accuracy"] > 0.95
+
+
+def test_steps_set_the_number_of_epochs_from_the_corpus_size():
+    from textrnn.train import planned_epochs
+    cfg = preset("default", "gru", epochs=15, batch_size=32, steps=1800)
+    assert planned_epochs(cfg, 9617) == 6           # 301 batches an epoch
+    assert planned_epochs(cfg, 1557) == 15          # 49 batches: capped at epochs
+    assert planned_epochs(cfg, 10**6) == 1
+    assert planned_epochs(preset("default", "gru", epochs=7), 10**6) == 7   # steps unset
+    with pytest.raises(TextrnnError, match="steps"):
+        preset("default", "gru", steps=-1)

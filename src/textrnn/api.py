@@ -20,6 +20,7 @@ from .checkpoint import CONFIG, VOCAB, WEIGHTS, check_run_dir, read_json, write_
 from .config import SETTINGS, Config, help_text, preset
 from .errors import TextrnnError
 from .model import RecurrentClassifier
+from .resume import Checkpoints, list_checkpoints
 from .tokenizer import Tokenizer
 from .train import fit as fit_loop
 from .train import predict_logits
@@ -84,14 +85,24 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     # -- training --------------------------------------------------------------------
     def fit(self, X: Sequence[str], y: Sequence, X_val: Sequence[str] | None = None,
             y_val: Sequence | None = None, *, classes: Sequence | None = None,
-            extra_texts: Sequence[str] = ()) -> "TextClassifier":
+            extra_texts: Sequence[str] = (), checkpoint_dir: str | Path | None = None,
+            save_every: int = 0, resume: bool = False) -> "TextClassifier":
         """Train on the texts ``X`` with labels ``y``; early stopping and the choice of
         the epoch kept use ``X_val`` / ``y_val``. Without them, a stratified
         ``val_fraction`` of ``X`` is held out for that (seeded by ``seed``).
         ``classes`` fixes the label order; ``extra_texts`` are fed to the tokenizer
-        only, and only under ``tokenizer_fit='all'`` (the seed preset's leak)."""
+        only, and only under ``tokenizer_fit='all'`` (the seed preset's leak).
+
+        With ``checkpoint_dir``, a checkpoint is saved there at the end of each epoch
+        and every ``save_every`` batches (and on SIGINT / SIGTERM, which then raise
+        :class:`textrnn.resume.TrainingInterrupted`); ``resume=True`` continues from the
+        newest one, if any, and ends with the same weights, bit for bit, as a run never
+        interrupted (same data, settings, machine and thread count). Checkpoints stay
+        after training: delete the folder when done with it."""
         cfg = self.config_ = self.resolved_config()
         device = resolve_device(self.device)
+        checkpoints = (Checkpoints(checkpoint_dir, save_every, resume)
+                       if checkpoint_dir is not None else None)
         X, y = _texts(X, "X"), list(y)
         if len(X) != len(y):
             raise TextrnnError(f"{len(X)} texts but {len(y)} labels")
@@ -99,7 +110,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             raise TextrnnError("no training texts")
         if (X_val is None) != (y_val is None):
             raise TextrnnError("give both X_val and y_val, or neither")
-        self.classes_ = list(classes) if classes is not None else sorted(set(map(_jsonable, y)))
+        if len(present := set(map(_jsonable, y))) < 2:
+            raise TextrnnError(f"the training data hold a single class ({present.pop()!r}): "
+                               f"a classifier needs at least two")
+        self.classes_ = list(classes) if classes is not None else sorted(present)
         if len(self.classes_) < 2:
             raise TextrnnError(f"need at least two classes to classify, got {self.classes_}")
         if X_val is None:
@@ -110,12 +124,13 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.tokenizer_ = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
                                     min_count=cfg.min_count).fit(tok_texts, self.verbose)
         self.model_ = RecurrentClassifier(self.tokenizer_.vocab_size, len(self.classes_), cfg)
-        if cfg.pretrain == "word2vec":
+        resuming = checkpoints is not None and resume and bool(list_checkpoints(checkpoint_dir))
+        if cfg.pretrain == "word2vec" and not resuming:  # the checkpoint has the weights
             from .pretrain import word2vec_init
             word2vec_init(self.model_.embedding, X, self.tokenizer_, cfg.seed, cfg.embedding_init)
         train = (self._encode(X), self._label_ids(y))
         val = (self._encode(X_val), self._label_ids(y_val))
-        self.history_ = fit_loop(self.model_, cfg, train, val, device, self.verbose)
+        self.history_ = fit_loop(self.model_, cfg, train, val, device, self.verbose, checkpoints)
         return self
 
     # -- inference -------------------------------------------------------------------
@@ -157,22 +172,34 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         path = check_run_dir(path)
         meta = read_json(path / CONFIG)
         try:
+            if not isinstance(meta.get("config"), dict):
+                raise TextrnnError("'config' is not an object")
             cfg = Config.from_dict(meta["config"])
-            if not isinstance(meta["classes"], list) or not meta["classes"]:
-                raise TextrnnError("'classes' is not a list of labels")
-            classes, vocab_size = list(meta["classes"]), int(meta["vocab_size"])
+            classes = meta["classes"]
+            if (not isinstance(classes, list) or len(classes) < 2
+                    or not all(isinstance(c, (str, int)) for c in classes)
+                    or len(set(map(repr, classes))) < len(classes)):
+                raise TextrnnError("'classes' is not a list of two or more distinct labels")
+            vocab_size = meta["vocab_size"]
+            if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+                raise TextrnnError(f"'vocab_size' is not an integer: {vocab_size!r}")
             tokenizer = Tokenizer.from_dict(read_json(path / VOCAB))
             if tokenizer.vocab_size != vocab_size:
                 raise TextrnnError(f"{VOCAB} has {tokenizer.vocab_size} token ids, {CONFIG} "
                                    f"says vocab_size {vocab_size}")
-            model = RecurrentClassifier(vocab_size, len(classes), cfg)
+            with torch.device("meta"):  # shapes only: nothing allocated before they match
+                model = RecurrentClassifier(vocab_size, len(classes), cfg)
         except TextrnnError as e:
             raise TextrnnError(f"{path}: corrupt run directory ({e})") from None
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
             reason = " ".join(str(e).split())[:300]
             raise TextrnnError(f"{path}: corrupt run directory (bad or missing {reason})") from None
         try:
-            model.load_state_dict(load_file(str(path / WEIGHTS)))
+            _check_shapes(path / WEIGHTS, model)  # before allocating what config.json says
+            model.load_state_dict(load_file(str(path / WEIGHTS)), assign=True)
+            for k, v in model.state_dict().items():
+                if v.dtype != torch.float32:
+                    raise ValueError(f"{k} is {v.dtype}, expected float32")
         except (SafetensorError, OSError, RuntimeError, ValueError) as e:
             reason = " ".join(str(e).split())  # torch lists each mismatch on its own line
             reason = reason if len(reason) <= 300 else reason[:297] + "..."
@@ -242,6 +269,22 @@ def _hold_out(X: list[str], y: list, fraction: float, seed: int):
     X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=n_val, random_state=seed,
                                                 stratify=stratify)
     return list(X_tr), list(X_val), list(y_tr), list(y_val)
+
+
+def _check_shapes(path: Path, model: torch.nn.Module) -> None:
+    """The tensors in ``path`` have the names and shapes of ``model``'s (built on the meta
+    device): read from the file's header alone, so a config.json asking for a huge model
+    fails here instead of allocating it."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if shapes != expected:
+        diff = sorted(k for k in shapes.keys() | expected.keys()
+                      if shapes.get(k) != expected.get(k))
+        raise ValueError("size mismatch: " + "; ".join(
+            f"{k} is {shapes.get(k)} in the file, {expected.get(k)} in the model"
+            for k in diff[:3]))
 
 
 def _jsonable(v):

@@ -6,6 +6,7 @@ you never runs their code (no pickle anywhere).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -63,7 +64,10 @@ def read_json(path: Path) -> dict:
 @contextmanager
 def atomic_dir(path: str | Path):
     """Build a directory under a temporary name and move it into place at the end,
-    so an interrupted run never leaves a half-written run directory at ``path``."""
+    so an interrupted run never leaves a half-written run directory at ``path``. An
+    existing directory at ``path`` is swapped out in one step (Linux's
+    ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames, undone if the second fails):
+    at every moment ``path`` holds the old directory or the new one."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise TextrnnError(f"{path}: exists and is not a directory")
@@ -72,16 +76,38 @@ def atomic_dir(path: str | Path):
     try:
         os.chmod(tmp, default_mode(0o777))
         yield tmp
-        old = None
-        if path.exists():
+        if not path.exists():
+            os.replace(tmp, path)
+        elif _exchange(tmp, path):
+            shutil.rmtree(tmp, ignore_errors=True)  # now the old directory
+        else:
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
             os.replace(path, old / "x")
-        os.replace(tmp, path)
-        if old is not None:
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old / "x", path)  # put the previous one back
+                raise
             shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system cannot (then nothing moved)."""
+    import ctypes
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False  # a filesystem or kernel without RENAME_EXCHANGE
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def check_run_dir(path: str | Path) -> Path:
@@ -91,6 +117,9 @@ def check_run_dir(path: str | Path) -> Path:
     if not path.is_dir():
         raise TextrnnError(f"{path}: not a run directory (expected a folder)")
     missing = [f for f in (CONFIG, VOCAB, WEIGHTS) if not (path / f).is_file()]
+    if missing and (path / "checkpoints").is_dir():
+        raise TextrnnError(f"{path}: training has not finished (only checkpoints so far): "
+                           f"resume it with 'textrnn train --resume {path}'")
     if missing:
         raise TextrnnError(f"{path}: incomplete run directory (missing {', '.join(missing)})")
     return path

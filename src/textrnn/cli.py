@@ -102,15 +102,62 @@ def _log(msg: str) -> None:
 
 
 # -- verbs -------------------------------------------------------------------------
-def cmd_train(args) -> None:
+def cmd_train(args) -> int:
     from .api import resolve_device
+    from .resume import TrainingInterrupted
     from .runs import results_table, train_run
-    cfg = preset(args.preset or "default", args.model or "gru",
-                 **_settings(args, skip=("model", "preset")))
-    out = args.out or f"runs/{cfg.model}-{cfg.preset}"
-    m = train_run(cfg, _data_spec(args), out, resolve_device(args.device), not args.quiet, _log)
+    if args.resume:
+        out = args.resume
+        cfg, data = _resumed_settings(args)
+    else:
+        cfg = preset(args.preset or "default", args.model or "gru",
+                     **_settings(args, skip=("model", "preset")))
+        data, out = _data_spec(args), args.out or f"runs/{cfg.model}-{cfg.preset}"
+    try:
+        m = train_run(cfg, data, out, resolve_device(args.device), not args.quiet, _log,
+                      save_every=args.save_every, resume=bool(args.resume))
+    except TrainingInterrupted as e:
+        _log(f"textrnn: {e.args[0]}; resume with: textrnn train --resume {out}")
+        return 128 + e.signum
     print(results_table([m]))
     print(f"run directory: {out}")
+    return 0
+
+
+def _resumed_settings(args):
+    """The settings ``--resume RUN_DIR`` continues with: the run's own; an option given
+    with another value is an error naming it."""
+    from .config import Config
+    from .resume import CHECKPOINTS, RUN, read_run_settings
+    from .runs import DataSpec
+    stored, where = read_run_settings(args.resume), Path(args.resume) / CHECKPOINTS / RUN
+    if not isinstance(stored.get("config"), dict):
+        raise TextrnnError(f"{where}: corrupt (no 'config' object)")
+    try:
+        cfg = Config.from_dict(stored["config"])
+    except TextrnnError as e:
+        raise TextrnnError(f"{where}: corrupt ({e})") from None
+    data = DataSpec.from_dict(stored.get("data"), where)
+    p = args._parser
+    keep = {"resume", "device", "quiet", "save_every", "func", "_parser"}
+    for action in p._actions:  # re-parse with no defaults: what is left was given
+        if action.dest not in keep:
+            action.default = argparse.SUPPRESS
+    argv = args._argv[args._argv.index("train") + 1:]
+    given = vars(p.parse_known_args(argv)[0])
+    ours = {**cfg.to_dict(), **{k: v for k, v in data.__dict__.items() if k != "path"},
+            "data": data.path}
+    for k, v in given.items():
+        if k in keep:
+            continue
+        theirs = ours.get(k, args.resume if k == "out" else None)
+        if k in ("data", "train", "val", "test"):
+            v = str(Path(v).resolve())
+        if v != theirs:
+            raise TextrnnError(f"--{k.replace('_', '-')} {v} conflicts with the run being "
+                               f"resumed ({theirs}): a resumed run keeps the settings it "
+                               f"started with")
+    return cfg, data
 
 
 def cmd_test(args) -> None:
@@ -145,7 +192,9 @@ def cmd_predict(args) -> None:
         texts = [t for t in lines if t.strip()]
     if not texts or not all(t.strip() for t in texts):
         raise TextrnnError("no text to classify (give texts as arguments, --file, or stdin)")
-    k = max(1, min(args.k, len(clf.classes_)))
+    if args.k < 1:
+        raise TextrnnError(f"-k must be >= 1 (the number of top labels to show), got {args.k}")
+    k = min(args.k, len(clf.classes_))
     proba = clf.predict_proba(texts)
     results = []
     for text, p in zip(texts, proba):
@@ -169,7 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "write config, vocabulary, weights, metrics and plots to --out.")
     add_settings(p)
     add_run_options(p, "run directory to write (runs/MODEL-PRESET)", None)
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--save-every", type=int, default=0, metavar="N",
+                   help="also save a checkpoint every N batches (0: at the end of each epoch "
+                        "only); checkpoints live in RUN_DIR/checkpoints until the run ends")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint, with the "
+                        "settings it started with")
+    p.set_defaults(func=cmd_train, _parser=p)
 
     p = sub.add_parser("test", help="evaluate a run directory on a dataset split",
                        description="Evaluate a saved model; by default on the test split of the "
@@ -187,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="directory written by 'textrnn train'")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--file", metavar="FILE", help="file with one text per line ('-' = stdin)")
-    p.add_argument("-k", type=int, default=1, help="number of top labels to show (1)")
+    p.add_argument("-k", type=int, default=1,
+                   help="number of top labels to show (1; more than there are classes "
+                        "shows them all)")
     p.add_argument("--json", action="store_true", help="print JSON with labels and probabilities")
     p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                    help="torch (default) or onnx: onnxruntime on the run's model.onnx "
@@ -218,15 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    args._argv = argv
     try:
-        args.func(args)
+        code = args.func(args)
     except TextrnnError as e:
         print(f"textrnn: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("textrnn: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

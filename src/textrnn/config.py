@@ -70,6 +70,9 @@ class Config:
     word_dropout: float = setting(0.0, "training only: delete each token with this "
                                   "probability (needs mask)")
     pooling: str = setting("mean", "how the outputs over time become one vector", POOLINGS)
+    window: int = setting(0, "read texts longer than this many tokens as windows, each from "
+                          "a fresh state, pooled together (a speed lever for long texts; 0 = one "
+                          "pass; needs mask and a pooling over all steps)")
     impl: str = setting("fast", "recurrence implementation: the cells step by step, "
                         "'loop' (Python loop, hand-written backward) or 'fast' (C++ loops)",
                         IMPLS)
@@ -80,6 +83,9 @@ class Config:
     weight_decay: float = setting(0.0, "Adam weight decay")
     epochs: int | None = setting(None, "maximum number of epochs (default: the cell's, "
                                  "GRU 15, RNN 12)")
+    steps: int = setting(0, "train for about this many batches: epochs = min(epochs, "
+                         "ceil(steps / batches per epoch)), so a large corpus gets fewer "
+                         "passes (0 = always epochs)")
     clip: float = setting(1.0, "maximum gradient norm; 0 = no clipping")
     label_smoothing: float = setting(0.1, "cross-entropy label smoothing")
     schedule: str | None = setting(None, "learning rate over the steps: 'constant' or "
@@ -115,18 +121,22 @@ class Config:
         checks = [
             (self.num_words >= 2, "num_words must be >= 2"),
             (self.min_count >= 1, "min_count must be >= 1"),
-            (self.maxlen >= 1, "maxlen must be >= 1"),
+            (1 <= self.maxlen <= 1_000_000, "maxlen must be in 1..1,000,000"),
             (min(self.embedding_dim, self.hidden_size, self.num_layers) >= 1,
              "embedding_dim, hidden_size and num_layers must be >= 1"),
             (self.embedding_init >= 0, "embedding_init must be >= 0"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)"),
             (self.mask or not self.word_dropout, "word_dropout needs mask"),
+            (self.window >= 0, "window must be >= 0"),
+            (not self.window or (self.mask and self.pooling != "last"),
+             "window needs mask and a pooling over all steps (not 'last')"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.mask or not self.bucket, "bucket needs mask (padding must not be input)"),
             (self.lr > 0, "lr must be > 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.epochs >= 1, "epochs must be >= 1"),
+            (self.steps >= 0, "steps must be >= 0"),
             (self.clip >= 0, "clip must be >= 0"),
             (0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)"),
             (self.patience >= 0, "patience must be >= 0"),

@@ -6,8 +6,11 @@ argument handling.
 
 from __future__ import annotations
 
+import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+import typing
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +18,12 @@ import torch
 
 from .api import TextClassifier
 from .checkpoint import METRICS, atomic_dir, check_run_dir, read_json, write_json
-from .config import Config
+from .config import Config, _base_type, _is_a
 from .data import Dataset, corpus_splits, load_dataset
 from .errors import TextrnnError
 from .metrics import classification_metrics
 from .plots import plot_confusion, plot_curves
+from .resume import CHECKPOINTS, Checkpoints, list_checkpoints, write_run_settings
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,20 @@ class DataSpec:
     # share of train carved out when the data has no val part: the run's val_fraction
     # (stored here so `test` redoes the same carve); None: Config's default
     val_size: float | None = None
+
+    @classmethod
+    def from_dict(cls, d, where: Path) -> "DataSpec":
+        """The spec stored in a run's JSON file ``where``, its types checked."""
+        if not isinstance(d, dict):
+            raise TextrnnError(f"{where}: corrupt ('data' is not an object)")
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            value, hint = d.get(f.name), hints[f.name]
+            if f.name in d and not (value is None and type(None) in typing.get_args(hint)
+                                    or _is_a(value, _base_type(hint))):
+                raise TextrnnError(f"{where}: corrupt (data {f.name!r} must be "
+                                   f"{_base_type(hint).__name__}, got {value!r})")
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def load(self, label_names: list[str] | None = None, progress: bool = True,
              evaluate_only: bool = False) -> tuple[Dataset, dict, int]:
@@ -58,10 +76,21 @@ class DataSpec:
 
 
 def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str = "cpu",
-              verbose: bool = True, log=print, splits: dict | None = None) -> dict:
+              verbose: bool = True, log=print, splits: dict | None = None,
+              save_every: int | None = None, resume: bool = False) -> dict:
     """Train ``cfg`` on ``data``'s train split, select on val, test once on test.
     ``splits`` (index arrays) replaces the data's own split (cross-validation folds).
-    A corpus without a val part gives ``cfg.val_fraction`` of its train part to val."""
+    A corpus without a val part gives ``cfg.val_fraction`` of its train part to val.
+
+    With ``save_every`` (None: no checkpoints), checkpoints go to ``out/checkpoints``
+    at the end of each epoch and every ``save_every`` batches (0: never mid-epoch);
+    ``resume`` continues from them. The finished run directory replaces ``out`` in one
+    rename, checkpoints and any earlier run there with it."""
+    if out is not None:
+        _check_out(Path(out))
+    folder = Path(out) / CHECKPOINTS if out is not None and save_every is not None else None
+    if folder is not None and not resume:
+        Checkpoints(folder)  # refuses to overwrite an interrupted run's checkpoints
     data = replace(data, val_size=cfg.val_fraction)
     ds, own_splits, dropped = data.load(progress=verbose)
     splits = own_splits if splits is None else splits
@@ -76,8 +105,13 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
     as_names = lambda d: [names[i] for i in d.labels]  # noqa: E731
     clf = TextClassifier.from_config(cfg, device=device, verbose=verbose)
     t0 = time.perf_counter()
-    clf.fit(part["train"].texts, as_names(part["train"]), part["val"].texts, as_names(part["val"]),
-            classes=names, extra_texts=part["val"].texts + part["test"].texts)
+    with _writing(out, folder):
+        if folder is not None:
+            write_run_settings(folder, {"config": cfg.to_dict(), "data": asdict(data)})
+        clf.fit(part["train"].texts, as_names(part["train"]), part["val"].texts,
+                as_names(part["val"]), classes=names,
+                extra_texts=part["val"].texts + part["test"].texts,
+                checkpoint_dir=folder, save_every=save_every or 0, resume=resume)
     train_seconds = time.perf_counter() - t0
     metrics = {
         "model": cfg.model, "preset": cfg.preset,
@@ -90,7 +124,7 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
         "history": clf.history_,
     }
     if out is not None:
-        with atomic_dir(out) as tmp:
+        with _writing(out), atomic_dir(out) as tmp:
             clf.save(tmp)
             write_json(tmp / METRICS, metrics)
             title = f"{cfg.model.upper()} ({cfg.preset})"
@@ -98,6 +132,34 @@ def train_run(cfg: Config, data: DataSpec, out: str | Path | None, device: str =
             plot_confusion(metrics["test"]["confusion_matrix"], names, tmp / "confusion.png",
                            f"{title}: test")
     return metrics
+
+
+def _check_out(out: Path) -> None:
+    """Fail before training, not after, on an output path that cannot be a directory."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise TextrnnError(f"{out}: cannot be a run directory ({p} is a file)")
+            return
+
+
+@contextmanager
+def _writing(out: str | Path | None, folder: Path | None = None):
+    """A failed write (full disk, read-only or missing folder) is one error naming
+    ``out``; a run that fails before its first checkpoint leaves no checkpoint folder."""
+    try:
+        try:
+            yield
+        except OSError as e:
+            where = f": {e.filename}" if e.filename else ""
+            raise TextrnnError(f"{out}: could not write the run directory "
+                               f"({e.strerror or e}{where})") from None
+    except BaseException:
+        if folder is not None and not list_checkpoints(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            with suppress(OSError):
+                folder.parent.rmdir()  # only if empty: then it held our folder alone
+        raise
 
 
 def _evaluate(clf: TextClassifier, part: Dataset) -> dict:
@@ -112,7 +174,7 @@ def stored_data_spec(run_dir: str | Path) -> DataSpec:
     if not path.exists():
         return DataSpec()
     d = read_json(path).get("data", {})
-    return DataSpec(**{k: d[k] for k in DataSpec.__dataclass_fields__ if k in d})
+    return DataSpec.from_dict(d, path)
 
 
 def test_run(run_dir: str | Path, data: DataSpec, which: str = "test") -> dict:

@@ -107,8 +107,21 @@ class Tokenizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Tokenizer":
+        """The inverse of :meth:`to_dict`; a dict from elsewhere is checked, so that a
+        loaded tokenizer can only emit ids its model has (ValueError if not)."""
+        types = {"num_words": (int, type(None)), "oov_token": (str, type(None)),
+                 "lower": (bool,), "filters": (str,), "min_count": (int,), "word_index": (dict,)}
+        for k, t in types.items():
+            if not isinstance(d[k], t) or (isinstance(d[k], bool) and bool not in t):
+                raise ValueError(f"vocabulary: {k!r} has the wrong type ({type(d[k]).__name__})")
+        ids = d["word_index"].values()
+        if sorted(i if isinstance(i, int) and not isinstance(i, bool) else 0 for i in ids) \
+                != list(range(1, len(ids) + 1)):
+            raise ValueError("vocabulary: 'word_index' ids are not 1..N, each once")
+        if d["num_words"] is not None and d["num_words"] < 1:
+            raise ValueError("vocabulary: 'num_words' must be >= 1")
         tok = cls(d["num_words"], d["oov_token"], d["lower"], d["filters"], d["min_count"])
-        tok.word_index = {str(w): int(i) for w, i in d["word_index"].items()}
+        tok.word_index = dict(d["word_index"])
         return tok
 
 

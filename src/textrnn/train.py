@@ -7,13 +7,15 @@ bottom on one screen, like nanoGPT's train.py.
 from __future__ import annotations
 
 import copy
-import time
+from contextlib import nullcontext
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .config import Config
+from .resume import (Checkpoints, TrainingInterrupted, TrainState, catch_signals, fingerprint,
+                     test_hook)
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
@@ -63,8 +65,8 @@ def evaluate(model: nn.Module, ids: Tensor, y: Tensor, device: str,
 
 
 def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
-        val: tuple[Tensor, Tensor] | None, device: str = "cpu",
-        verbose: bool = True) -> list[dict]:
+        val: tuple[Tensor, Tensor] | None, device: str = "cpu", verbose: bool = True,
+        checkpoints: Checkpoints | None = None) -> list[dict]:
     """Train in place and leave the best weights by validation loss (``cfg.select='loss'``)
     or by validation accuracy, ties broken by loss (``'acc'``), in ``model``; with
     ``cfg.average`` N > 1, the mean of the weights of the N best epochs.
@@ -72,6 +74,11 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     Returns the history: one dict per epoch with train/val loss and accuracy.
     Padding-only columns are trimmed from each batch only when the model masks
     padding; the seed preset feeds padding as input, so it sees every column.
+
+    With ``checkpoints``, the loop's whole state is saved at the end of each epoch (and
+    every ``checkpoints.save_every`` batches), restored first when resuming, and saved
+    on SIGINT / SIGTERM before raising :class:`TrainingInterrupted`: a resumed run ends
+    bit for bit where an uninterrupted one would (:mod:`textrnn.resume`).
     """
     model.to(device)
     # fused: one kernel per parameter instead of ~10 (same update; a third of the
@@ -80,61 +87,98 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 for p in model.parameters())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                            fused=fused or None)
-    steps = cfg.epochs * -(-len(train[0]) // cfg.batch_size)
+    epochs = planned_epochs(cfg, len(train[0]))
+    steps = epochs * -(-len(train[0]) // cfg.batch_size)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine"
              else None)
     gen = torch.Generator().manual_seed(cfg.seed)
     x, y = train
     lengths = (x != 0).sum(1)
-    history: list[dict] = []
-    kept: list[tuple[tuple, int, dict]] = []  # (score, epoch, weights), best first
-    bad_epochs = 0
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        epoch_batches = (bucketed_batches(lengths, cfg.batch_size, gen) if cfg.bucket
-                         else list(batches(len(x), cfg.batch_size, gen)))
-        bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{cfg.epochs}",
-                   disable=not verbose, leave=False, unit="batch")
-        for b in bar:
-            xb = trim(x[b]) if cfg.mask else x[b]
-            if cfg.word_dropout:  # a deleted token becomes padding: the masked cell skips it
-                xb = xb.masked_fill(torch.rand(xb.shape, generator=gen) < cfg.word_dropout, 0)
-            xb = xb.to(device)
-            yb = y[b].to(device)
-            logits = model(xb)
-            loss = nn.functional.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            if sched is not None:
-                sched.step()
-            seen += len(b)
-            loss_sum += loss.item() * len(b)
-            correct += (logits.argmax(1) == yb).sum().item()
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-        row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "seconds": time.perf_counter() - t0}
-        if val is not None and len(val[0]):
-            row["val_loss"], row["val_acc"] = evaluate(model, val[0], val[1], device, cfg.mask)
-        history.append(row)
-        if verbose:
-            tqdm.write(f"epoch {epoch:>3}  " + "  ".join(
-                f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
-        score = _score(row, cfg.select)
-        bad_epochs = 0 if not kept or score < kept[0][0] else bad_epochs + 1
-        if len(kept) < cfg.average or score < kept[-1][0]:
-            kept = sorted(kept + [(score, epoch, copy.deepcopy(model.state_dict()))],
-                          key=lambda k: k[:2])[:cfg.average]
-        if cfg.patience and bad_epochs >= cfg.patience:
-            break
-    if kept:
-        model.load_state_dict(average_weights([w for _, _, w in kept]))
-    for r in history:
-        r["best"] = any(r["epoch"] == e for _, e, _ in kept)
-    return history
+    state = TrainState()
+    if checkpoints is not None:
+        checkpoints.bind(cfg, fingerprint(x, y, *(val or ())), model, opt, sched, gen)
+        if checkpoints.resume and (path := checkpoints.restore(state)) and verbose:
+            tqdm.write(f"resuming from {path} (epoch {state.epoch + 1}, batch {state.batch})")
+    # SIGINT / SIGTERM: save, then stop (without checkpoints they keep their usual effect)
+    with catch_signals() if checkpoints is not None else nullcontext([]) as caught:
+        while not state.done(epochs):
+            if not state.order:
+                state.start_epoch(bucketed_batches(lengths, cfg.batch_size, gen) if cfg.bucket
+                                  else list(batches(len(x), cfg.batch_size, gen)))
+            model.train()
+            bar = tqdm(total=len(state.order), initial=state.batch, disable=not verbose,
+                       desc=f"epoch {state.epoch + 1}/{epochs}", leave=False, unit="batch")
+            for b in state.order[state.batch:]:
+                xb = trim(x[b]) if cfg.mask else x[b]
+                if cfg.word_dropout:  # a deleted token becomes padding: the masked cell skips it
+                    xb = xb.masked_fill(torch.rand(xb.shape, generator=gen) < cfg.word_dropout, 0)
+                xb = xb.to(device)
+                yb = y[b].to(device)
+                logits = model(xb)
+                loss = nn.functional.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                state.add_batch(len(b), loss.item(), (logits.argmax(1) == yb).sum().item())
+                bar.update()
+                bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}",
+                                acc=f"{state.correct / state.seen:.4f}")
+                if checkpoints is not None:
+                    test_hook("batch")
+                    if caught:
+                        raise _interrupted(caught[0], checkpoints.save(state), state)
+                    if checkpoints.due(state):
+                        checkpoints.save(state)
+            bar.close()
+            row = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / state.seen,
+                   "train_acc": state.correct / state.seen, "seconds": state.epoch_seconds()}
+            if val is not None and len(val[0]):
+                row["val_loss"], row["val_acc"] = evaluate(model, val[0], val[1], device, cfg.mask)
+            if verbose:
+                tqdm.write(f"epoch {row['epoch']:>3}  " + "  ".join(
+                    f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
+            _keep(state, row, model, cfg)
+            state.end_epoch(row, stop=bool(cfg.patience)
+                            and state.bad_epochs >= cfg.patience)
+            if checkpoints is not None:
+                path = checkpoints.save(state)
+                test_hook("epoch")
+                if caught:
+                    raise _interrupted(caught[0], path, state)
+    if state.kept:
+        model.load_state_dict(average_weights([w for _, _, w in state.kept]))
+    for r in state.history:
+        r["best"] = any(r["epoch"] == e for _, e, _ in state.kept)
+    return state.history
+
+
+def _keep(state: TrainState, row: dict, model: nn.Module, cfg: Config) -> None:
+    """Count the epochs without a better score and keep the ``cfg.average`` best weights."""
+    score, kept = _score(row, cfg.select), state.kept
+    state.bad_epochs = 0 if not kept or score < kept[0][0] else state.bad_epochs + 1
+    if len(kept) < cfg.average or score < kept[-1][0]:
+        state.kept = sorted(kept + [(score, row["epoch"], copy.deepcopy(model.state_dict()))],
+                            key=lambda k: k[:2])[:cfg.average]
+
+
+def _interrupted(signum: int, path, state: TrainState) -> TrainingInterrupted:
+    epoch = state.epoch + (1 if state.order else 0)
+    return TrainingInterrupted(signum, path, epoch, state.batch if state.order else 0)
+
+
+def planned_epochs(cfg: Config, n_train: int) -> int:
+    """``cfg.epochs``, or with ``cfg.steps`` set, as many epochs as make about that many
+    optimizer steps, capped at ``cfg.epochs``: a large corpus gets fewer passes over
+    more batches (20 Newsgroups, 301 batches of 32: 6 epochs for 1,800 steps), a small
+    one the cap (BBC, 49 batches: 15). The cosine schedule spans these epochs."""
+    if not cfg.steps:
+        return cfg.epochs
+    per_epoch = -(-n_train // cfg.batch_size)
+    return max(1, min(cfg.epochs, -(-cfg.steps // per_epoch)))
 
 
 def average_weights(states: list[dict]) -> dict:

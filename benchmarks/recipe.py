@@ -1,0 +1,198 @@
+"""One default recipe for every corpus: which levers gain on validation, on 20 Newsgroups
+and on BBC?
+
+    python benchmarks/recipe.py --corpus 20ng --lever "base 6 ep" recipe --cells gru rnn
+    python benchmarks/recipe.py --corpus bbc --lever recipe --cells gru rnn --seeds 1 2 3
+    python benchmarks/recipe.py --corpus 20ng --lever recipe --cells gru rnn --test
+    python benchmarks/recipe.py --confusions recipe gru test     # where the errors are
+    python benchmarks/recipe.py --table     # the generated part of results/recipe.md
+
+results/recipe.md holds the runs made and what they say.
+
+Each lever is the default preset (``textrnn.config.preset('default', cell)``, as it was
+when the study ran: 10,000 words, the first 400 tokens, label smoothing 0.1; the GRU
+cosine over 15 epochs, the RNN a constant rate over 12) with a few settings changed;
+``base`` pins those vocabulary and length settings so the rows stay comparable. 20NG: validation is 15% of the 11,314 training posts (stratified, seed
+0; ``newsgroups.carve_val``), the model trains on the other 85%. BBC: the assignment's
+split (``DataSpec().load()``). One run = one cell, one seed; its history and val accuracy
+land in ``runs/recipe/<corpus>/<lever>/<cell>-seed<k>.json`` (a run already there is not
+redone). ``--test`` also scores the test split: only for the recipe already chosen on
+val. ``torch.set_num_threads(1)``: the machine is shared, so wall times are rough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from newsgroups import carve_val, load_20ng  # noqa: E402
+
+from textrnn.api import TextClassifier  # noqa: E402
+from textrnn.checkpoint import write_atomic  # noqa: E402
+from textrnn.config import preset  # noqa: E402
+from textrnn.metrics import classification_metrics  # noqa: E402
+
+LEVERS: dict[str, dict] = {
+    # screening on 20NG, one seed, short budgets
+    "base": (B := {"num_words": 10000, "min_count": 1, "maxlen": 400}),
+    "base 6 ep": {**B, "epochs": 6},
+    "min count 2": {"num_words": 10**7, "min_count": 2, "epochs": 6},
+    "min count 2, 1000 tokens": {"num_words": 10**7, "min_count": 2, "maxlen": 1000, "epochs": 6},
+    "min count 2, 1000 tokens, max": {"num_words": 10**7, "min_count": 2, "maxlen": 1000,
+                                      "pooling": "max", "epochs": 6},
+    # the candidate rule: every word seen twice, up to 1,000 tokens, about 1,800 steps
+    # (cosine, capped at 15 epochs) for both cells
+    "recipe": (R := {"num_words": 10**7, "min_count": 2, "maxlen": 1000, "schedule": "cosine",
+                     "epochs": 15, "steps": 1800, "patience": 6}),
+    "recipe, 2000 tokens in windows of 250": {**R, "maxlen": 2000, "window": 250},
+    "recipe, max pooling": {**R, "pooling": "max"},
+    "recipe, min count 3": {**R, "min_count": 3},
+}
+
+
+def load(corpus: str):
+    """``{'train'|'val'|'test': (texts, label names)}``, and the class names."""
+    if corpus == "20ng":
+        (tr, ytr, names), (te, yte, _) = load_20ng()
+        itr, iva = carve_val(ytr)
+        pick = lambda texts, y, idx: ([texts[i] for i in idx], [names[y[i]] for i in idx])  # noqa: E731
+        return {"train": pick(tr, ytr, itr), "val": pick(tr, ytr, iva),
+                "test": pick(te, yte, range(len(te)))}, names
+    from textrnn.runs import DataSpec
+    ds, splits, _ = DataSpec().load()
+    names = ds.label_names
+    return {k: ([ds.texts[i] for i in v], [names[ds.labels[i]] for i in v])
+            for k, v in splits.items()}, names
+
+
+def run_one(corpus: str, lever: str, cell: str, seed: int, test: bool, root: Path) -> dict:
+    """Train one run (or reuse the stored one) and score val; with ``test``, test too,
+    from the stored model when the run is already there."""
+    out = root / corpus / lever.replace(" ", "_").replace(",", "") / f"{cell}-seed{seed}.json"
+    if out.exists():
+        res = json.loads(out.read_text())
+        if not test or "test" in res:
+            return res
+        parts, names = load(corpus)
+        clf = TextClassifier.load(out.with_suffix(""))
+    else:
+        parts, names = load(corpus)
+        clf = TextClassifier(cell, seed=seed, verbose=True, **LEVERS[lever])
+        t0 = time.perf_counter()
+        clf.fit(*parts["train"], *parts["val"], classes=names)
+        seconds = time.perf_counter() - t0
+        clf.save(out.with_suffix(""))
+        res = {"corpus": corpus, "lever": lever, "cell": cell, "seed": seed,
+               "settings": LEVERS[lever], "config": clf.config_.to_dict(),
+               "vocab_size": clf.tokenizer_.vocab_size, "train_seconds": seconds,
+               "threads": torch.get_num_threads(), "history": clf.history_}
+    index = {c: i for i, c in enumerate(names)}
+    for split in ("val",) + (("test",) if test else ()):
+        texts, labels = parts[split]
+        pred = clf.predict(texts)
+        res[split] = classification_metrics([index[y] for y in labels],
+                                            [index[p] for p in pred], names)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, lambda p: p.write_text(json.dumps(res)))
+    return res
+
+
+def table(root: Path) -> str:
+    lines = ["| corpus | lever | settings | cell | seeds | val accuracy | test accuracy | epochs run "
+             "(best) | s/epoch | wall time |", "|---|---|---|---|---|---:|---:|---|---:|---:|"]
+    for corpus in ("20ng", "bbc"):
+        for lever, over in LEVERS.items():
+            for cell in ("gru", "rnn"):
+                runs = [json.loads(f.read_text()) for f in sorted(
+                    (root / corpus / lever.replace(" ", "_").replace(",", "")).glob(f"{cell}-seed*.json"))]
+                if not runs:
+                    continue
+                val = np.array([r["val"]["accuracy"] for r in runs]) * 100
+                tst = [r["test"]["accuracy"] * 100 for r in runs if "test" in r]
+                fmt = lambda a: f"{np.mean(a):.2f}" + (f" ± {np.std(a):.2f}" if len(a) > 1 else "")  # noqa: E731
+                eps = ", ".join(f"{len(r['history'])} ({[h['epoch'] for h in r['history'] if h.get('best')][0]})"
+                                for r in runs)
+                spe = np.mean([h["seconds"] for r in runs for h in r["history"]])
+                wall = np.mean([r["train_seconds"] for r in runs]) / 60
+                settings = ", ".join(f"{k}={v}" for k, v in over.items()) or "-"
+                lines.append(f"| {corpus} | {lever} | {settings} | {cell} | "
+                             f"{','.join(str(r['seed']) for r in runs)} | {fmt(val)} | "
+                             f"{fmt(tst) if tst else ''} | {eps} | {spe:.0f} | {wall:.1f} min |")
+    return "\n".join(lines)
+
+
+def confusions(root: Path, corpus: str, lever: str, cell: str, split: str, top: int = 12) -> str:
+    """Where the errors are: the confusion matrices of a lever's runs summed, the most
+    frequent (true -> predicted) pairs, and the errors inside groups of related classes."""
+    runs = [json.loads(f.read_text()) for f in sorted(
+        (root / corpus / lever.replace(" ", "_").replace(",", "")).glob(f"{cell}-seed*.json"))]
+    runs = [r for r in runs if split in r]
+    if not runs:
+        return ""
+    names = runs[0][split]["labels"]
+    cm = sum(np.array(r[split]["confusion_matrix"]) for r in runs)
+    errors = cm.sum() - np.trace(cm)
+    off = [(cm[i, j], names[i], names[j]) for i in range(len(names)) for j in range(len(names))
+           if i != j and cm[i, j]]
+    lines = [f"{corpus} {lever} {cell}, {split}, {len(runs)} run(s): {errors} errors of "
+             f"{cm.sum()} ({100 * errors / cm.sum():.2f}%)", "", "| true | predicted | count |",
+             "|---|---|---:|"]
+    lines += [f"| {a} | {b} | {c} |" for c, a, b in sorted(off, reverse=True)[:top]]
+    groups = {"comp.* and sci.electronics": lambda n: n.startswith("comp.") or n == "sci.electronics",
+              "religion (alt.atheism, soc.religion.christian, talk.religion.misc)":
+                  lambda n: n in ("alt.atheism", "soc.religion.christian", "talk.religion.misc"),
+              "talk.politics.*": lambda n: n.startswith("talk.politics"),
+              "rec.autos and rec.motorcycles": lambda n: n in ("rec.autos", "rec.motorcycles")}
+    lines += ["", "| errors between classes of one group | count | share of all errors |",
+              "|---|---:|---:|"]
+    for g, member in groups.items():
+        idx = [i for i, n in enumerate(names) if member(n)]
+        if len(idx) < 2:
+            continue
+        c = cm[np.ix_(idx, idx)].sum() - np.trace(cm[np.ix_(idx, idx)])
+        lines.append(f"| {g} | {c} | {100 * c / max(errors, 1):.0f}% |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", choices=("20ng", "bbc"), default="20ng")
+    ap.add_argument("--lever", nargs="+", default=[], choices=list(LEVERS))
+    ap.add_argument("--cells", nargs="+", default=["gru"], choices=("gru", "rnn"))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1])
+    ap.add_argument("--test", action="store_true", help="also score test (chosen recipe only)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", default="runs/recipe")
+    ap.add_argument("--table", action="store_true", help="write results/recipe.md and print it")
+    ap.add_argument("--confusions", nargs=3, metavar=("LEVER", "CELL", "SPLIT"),
+                    help="the most frequent errors of a lever's runs on --corpus")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = Path(args.runs)
+    for lever in args.lever:
+        for cell in args.cells:
+            for seed in args.seeds:
+                r = run_one(args.corpus, lever, cell, seed, args.test, root)
+                best = max(h.get("val_acc", 0) for h in r["history"])
+                print(f"{args.corpus} | {lever} | {cell} seed {seed}: val {100 * r['val']['accuracy']:.2f}% "
+                      f"(max epoch val {100 * best:.2f}%), "
+                      + (f"test {100 * r['test']['accuracy']:.2f}%, " if "test" in r else "")
+                      + f"{len(r['history'])} epochs, {r['train_seconds']:.0f} s", flush=True)
+    if args.confusions:
+        print(confusions(root, args.corpus, *args.confusions))
+    if args.table:
+        text = table(root)
+        write_atomic(Path("results/recipe.md"), lambda p: p.write_text(text + "\n"))
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
