@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-latex.sh
+bash scripts/install-chromium.sh
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,word2vec]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,word2vec,serve,onnx]"

@@ -37,3 +37,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, bbc_dir) -> Path:
+    """A small GRU trained for a few seconds on the BBC train split (about 90% test
+    accuracy): the model behind the serving, ONNX and page tests."""
+    from textrnn.config import preset
+    from textrnn.runs import DataSpec, train_run
+    cfg = preset("default", "gru", epochs=2, maxlen=64, num_words=3000, hidden_size=16,
+                 embedding_dim=16, lr=1e-2, schedule="constant", label_smoothing=0.0)
+    out = tmp_path_factory.mktemp("serve") / "bbc-gru"
+    train_run(cfg, DataSpec(path=str(bbc_dir / "df_file.csv")), out, verbose=False,
+              log=lambda *a: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def server(tiny_run, tmp_path_factory):
+    """``textrnn serve`` on the tiny run, on a free loopback port, with small limits."""
+    from servers import Server
+    s = Server(tiny_run, "--max-texts", "4", "--max-chars", "30000", "--max-body-bytes",
+               "200000", log=tmp_path_factory.mktemp("serve-log") / "server.log")
+    try:
+        yield s.wait_ready()
+    finally:
+        s.stop()

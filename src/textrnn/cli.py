@@ -1,5 +1,6 @@
-"""Command line: ``textrnn train | test | predict`` (fastText-style verbs), plus the
-verbs other packages register (``compare``, ``bench``, ``report`` from textrnn.study).
+"""Command line: ``textrnn train | test | predict | serve | export`` (fastText-style
+verbs; serve and export are defined in textrnn.serve_commands), plus the verbs other
+packages register (``compare``, ``bench``, ``report`` from textrnn.study).
 
 Problems with the user's input end as one ``textrnn: error: ...`` line and exit
 status 1; argparse's own usage errors exit with 2.
@@ -183,8 +184,8 @@ def cmd_test(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .api import TextClassifier
-    clf = TextClassifier.load(args.run_dir)
+    from .backends import load_classifier
+    clf = load_classifier(args.run_dir, args.backend)   # onnx: without torch
     if args.texts:
         texts = args.texts
     else:
@@ -253,7 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of top labels to show (1; more than there are classes "
                         "shows them all)")
     p.add_argument("--json", action="store_true", help="print JSON with labels and probabilities")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="torch (default) or onnx: onnxruntime on the run's model.onnx "
+                        "(from 'textrnn export'), without PyTorch")
     p.set_defaults(func=cmd_predict)
+
+    from .serve_commands import add_export, add_serve
+    add_serve(sub)
+    add_export(sub)
 
     # verbs of other packages (textrnn.study's compare, bench, report): entry points
     # in the group "textrnn.commands", each a function that adds its subparser, so

@@ -16,7 +16,10 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import TextrnnError
-from .layers import IMPLS
+
+# the implementations of textrnn.layers' recurrences; named here, not imported from
+# there, so that reading a run's settings needs no torch (textrnn.onnx_backend)
+IMPLS = ("reference", "loop", "fast")
 
 MODELS = ("rnn", "gru")
 POOLINGS = ("last", "mean", "max", "meanmax", "attention")

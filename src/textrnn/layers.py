@@ -27,9 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from .cells import GRUCell, VanillaRNNCell
+from .config import IMPLS  # noqa: F401  ("reference", "loop", "fast"), re-exported here
 from .fused import RNNSequence, gru_sequence
-
-IMPLS = ("reference", "loop", "fast")
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int, padding_side: str = "post") -> Tensor:
