@@ -63,3 +63,26 @@ def server(tiny_run, tmp_path_factory):
         yield s.wait_ready()
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """90 short synthetic documents in three classes, words drawn from shared and
+    class-specific lists: learnable, but not in one epoch. Seconds to train on."""
+    import csv
+    import random
+    rng = random.Random(0)
+    topics = {"alpha": "goal match team league cup player coach win score season".split(),
+              "beta": "vote party election minister law government policy debate".split(),
+              "gamma": "software chip phone internet data computer network code".split()}
+    common = "the a of and to in is was for on with as by at from it this that".split()
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Text", "Label"])
+        for i in range(90):
+            label = list(topics)[i % 3]
+            words = [rng.choice(topics[label] if rng.random() < 0.4 else common)
+                     for _ in range(rng.randint(5, 40))]
+            w.writerow([" ".join(words), label])
+    return path

@@ -10,10 +10,8 @@ free port on 127.0.0.1) of ``python -m textrnn train``, one thread per process.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -47,23 +45,6 @@ def torchrun(nproc: int, *args, restarts: int = 0, env: dict | None = None):
                 "--max-restarts", restarts, "-m", "textrnn", "train", *args], env)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """90 short synthetic documents in three classes."""
-    rng = random.Random(0)
-    topics = {"alpha": "goal match team league cup player coach win score season".split(),
-              "beta": "vote party election minister law government policy debate".split(),
-              "gamma": "software chip phone internet data computer network code".split()}
-    common = "the a of and to in is was for on with as by at from it this that".split()
-    path = tmp_path_factory.mktemp("data") / "tiny.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["Text", "Label"])
-        for i in range(90):
-            label = list(topics)[i % 3]
-            w.writerow([" ".join(rng.choice(topics[label] if rng.random() < 0.4 else common)
-                                 for _ in range(rng.randint(5, 40))), label])
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ test kills at exactly the moment it names, however busy the machine is.
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 import shutil
 from pathlib import Path
 
@@ -36,25 +34,6 @@ def cli(tmp_path_factory):
     z.close()
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """90 short synthetic documents in three classes, words drawn from shared and
-    class-specific lists: learnable, but not in one epoch."""
-    rng = random.Random(0)
-    topics = {"alpha": "goal match team league cup player coach win score season".split(),
-              "beta": "vote party election minister law government policy debate".split(),
-              "gamma": "software chip phone internet data computer network code".split()}
-    common = "the a of and to in is was for on with as by at from it this that".split()
-    path = tmp_path_factory.mktemp("data") / "tiny.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["Text", "Label"])
-        for i in range(90):
-            label = list(topics)[i % 3]
-            words = [rng.choice(topics[label] if rng.random() < 0.4 else common)
-                     for _ in range(rng.randint(5, 40))]
-            w.writerow([" ".join(words), label])
-    return path
 
 
 def train(cli, corpus, out, *extra, signal=None):

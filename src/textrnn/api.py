@@ -211,9 +211,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     # -- helpers -----------------------------------------------------------------------
     def _encode(self, texts: list[str]) -> torch.Tensor:
-        cfg = self.config_
-        return torch.from_numpy(self.tokenizer_.transform(texts, cfg.maxlen, cfg.padding,
-                                                          cfg.truncating, self.verbose))
+        return torch.from_numpy(self.tokenizer_.ids_for(texts, self.config_, self.verbose))
 
     def _label_ids(self, labels: Sequence) -> torch.Tensor:
         index = {c: i for i, c in enumerate(self.classes_)}

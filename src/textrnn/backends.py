@@ -31,10 +31,7 @@ class TorchClassifier:
         self.classes_, self.config, self.tokenizer_ = clf.classes_, clf.config_, clf.tokenizer_
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TextrnnError("expected a list of texts, got one string")
-        c = self.config
-        return self.tokenizer_.transform(texts, c.maxlen, c.padding, c.truncating)
+        return self.tokenizer_.ids_for(texts, self.config)
 
     def predict_proba_ids(self, ids: np.ndarray) -> np.ndarray:
         import torch

@@ -89,10 +89,7 @@ class OnnxClassifier:
         return cls(onnx_path, config, classes, tokenizer, threads)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TextrnnError("expected a list of texts, got one string")
-        c = self.config
-        return self.tokenizer_.transform(texts, c.maxlen, c.padding, c.truncating)
+        return self.tokenizer_.ids_for(texts, self.config)
 
     def predict_proba_ids(self, ids: np.ndarray) -> np.ndarray:
         """``(B, T)`` int64 ids (``T <= maxlen``) to ``(B, C)`` probabilities."""

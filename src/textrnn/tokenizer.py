@@ -15,6 +15,8 @@ from itertools import chain, repeat
 
 import numpy as np
 
+from .errors import TextrnnError
+
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
 
@@ -97,6 +99,14 @@ class Tokenizer:
         for i, text in enumerate(_bar(texts, "encoding", progress)):
             _place(out[i], self.encode_array(text), padding, truncating)
         return out
+
+    def ids_for(self, texts: Sequence[str], cfg, progress: bool = False) -> np.ndarray:
+        """``texts`` as a model trained with ``cfg`` (a :class:`textrnn.Config`) reads
+        them: ``transform`` with its maxlen, padding and truncating. One string alone,
+        a common slip, is refused rather than read as a list of characters."""
+        if isinstance(texts, str):
+            raise TextrnnError("expected a list of texts, got one string")
+        return self.transform(texts, cfg.maxlen, cfg.padding, cfg.truncating, progress)
 
     # -- persistence (JSON, never pickle) -------------------------------------------
     def to_dict(self) -> dict:
