@@ -19,13 +19,6 @@ if command -v pdflatex >/dev/null && command -v pdfinfo >/dev/null \
    && { [ "$want_kit" = 0 ] || kpsewhich silence.sty >/dev/null; }; then
   exit 0
 fi
-if ! command -v apt-get >/dev/null; then
-  echo "install-latex.sh: no apt-get here; install TeX Live (pdflatex with times, booktabs)" \
-       "and poppler (pdfinfo) yourself: ${PKGS[*]}" >&2
-  exit 1
-fi
-SUDO=()
-if [ "$(id -u)" != 0 ]; then SUDO=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -q
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${PKGS[@]}"
+exec bash "$(dirname "$0")/apt-install.sh" \
+  "install-latex.sh: no apt-get here; install TeX Live (pdflatex with times, booktabs) and poppler (pdfinfo) yourself: ${PKGS[*]}" \
+  "${PKGS[@]}"
