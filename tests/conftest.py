@@ -86,3 +86,13 @@ def corpus(tmp_path_factory) -> Path:
                      for _ in range(rng.randint(5, 40))]
             w.writerow([" ".join(words), label])
     return path
+
+
+@pytest.fixture(scope="session")
+def cli(tmp_path_factory):
+    """Runs ``textrnn`` commands in processes forked from one warm interpreter
+    (tests/zygote.py): each a real CLI run, without paying torch's import each time."""
+    from zygote import Zygote
+    z = Zygote(tmp_path_factory.mktemp("cli"))
+    yield z
+    z.close()

@@ -21,17 +21,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from zygote import Result, Zygote
+from zygote import Result
 
 TINY = ["--epochs", "1", "--maxlen", "30", "--num-words", "500", "--hidden-size", "16",
         "--embedding-dim", "16", "--quiet"]
-
-
-@pytest.fixture(scope="session")
-def cli(tmp_path_factory):
-    z = Zygote(tmp_path_factory.mktemp("cli"))
-    yield z
-    z.close()
 
 
 def assert_one_error(r: Result, *needles: str) -> str:

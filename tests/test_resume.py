@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from zygote import Zygote
 
 # GRU: cosine schedule (its state is saved), dropout (torch's global generator), word
 # dropout and shuffling (the loop's generator), the mean of the 2 best epochs (kept
@@ -25,13 +24,6 @@ from zygote import Zygote
 ARGS = ["--epochs", "3", "--maxlen", "20", "--num-words", "200", "--hidden-size", "8",
         "--embedding-dim", "8", "--batch-size", "8", "--word-dropout", "0.1",
         "--average", "2", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def cli(tmp_path_factory):
-    z = Zygote(tmp_path_factory.mktemp("cli"))
-    yield z
-    z.close()
 
 
 

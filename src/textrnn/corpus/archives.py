@@ -230,6 +230,18 @@ def _clean(name: str) -> str:
     return "/".join(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
 
 
+def _member_name(raw: str, where: str, ignored: "Ignored", why: str | None = None) -> str | None:
+    """The clean name of an archive member to read, or None: a member whose path cannot be
+    trusted (or ``why`` not, e.g. a link) is ignored with a reason; hidden and __MACOSX
+    members are skipped silently. Shared by the zip and tar readers."""
+    why = _unsafe(raw) or why
+    if why:
+        ignored.add(where, why)
+        return None
+    name = _clean(raw)
+    return None if not name or _skipped(name.split("/")) else name
+
+
 def _dir_members(root: Path, advance) -> Iterator[Member]:
     done = 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -267,12 +279,8 @@ def _zip_members(path: Path, ignored: Ignored, advance) -> Iterator[Member]:
             where = f"{path}:{info.filename}"
             if info.is_dir():
                 continue
-            why = _unsafe(info.filename)
-            if why:
-                ignored.add(where, why)
-                continue
-            name = _clean(info.filename)
-            if not name or _skipped(name.split("/")):
+            name = _member_name(info.filename, where, ignored)
+            if name is None:
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
                 raise TextrnnError(f"{where}: declares {_size(info.file_size)}, past the "
@@ -310,12 +318,9 @@ def _tar_members(path: Path, ignored: Ignored, advance) -> Iterator[Member]:
             where = f"{path}:{info.name}"
             if info.isdir():
                 continue
-            why = _unsafe(info.name) or (None if info.isfile() else "a link or special file")
-            if why:
-                ignored.add(where, why)
-                continue
-            name = _clean(info.name)
-            if not name or _skipped(name.split("/")):
+            name = _member_name(info.name, where, ignored,
+                                None if info.isfile() else "a link or special file")
+            if name is None:
                 continue
 
             def opener(info=info, where=where):
