@@ -14,9 +14,9 @@ Used by ``benchmarks/ddp_scaling.py`` (which measures) and its test. Two parts:
   *measured* compute time per step (at the rows one rank gets of the global batch), the
   measured bytes and buckets per step, and the measured validation time.
 
-The ring all-reduce (Patarasuk & Yuan 2009; what gloo and nccl use for large
-tensors) of ``S`` bytes over ``N`` ranks is ``N - 1`` reduce-scatter steps then
-``N - 1`` all-gather steps, each sending ``S / N`` bytes to the next rank:
+The bandwidth-optimal ring all-reduce (Patarasuk & Yuan 2009) of ``S`` bytes over
+``N`` ranks is ``N - 1`` reduce-scatter steps then ``N - 1`` all-gather steps, each
+sending ``S / N`` bytes to the next rank:
 
 .. math::
     t(N) = m \\cdot 2 (N - 1) \\alpha + \\frac{2 (N - 1)}{N} \\frac{S}{\\beta}
