@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                 for config in runs:
                     print(f"repetition {rep + 1}/{args.reps}: {config} "
                           f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
-                    runs[config].append(launch(config, rep, args, Path(tmp) / f"{config}{rep}.json"))
+                    result = Path(tmp) / f"{config}{rep}.json"
+                    runs[config].append(launch(config, rep, args, result))
     except TextrnnError as e:
         print(f"ddp_scaling: error: {e}", file=sys.stderr)
         return 1
