@@ -150,8 +150,7 @@ def worker(args) -> int:
         order = bucketed_batches((x != 0).sum(1), cfg.batch_size,
                                  torch.Generator().manual_seed(cfg.seed))
         timed = order[:args.steps] if args.steps else order
-        block(net, model, opt, cfg, x, y, order[:args.warmup] or order[:1], 0 if meter else 1,
-              meter)
+        block(net, model, opt, cfg, x, y, order[:args.warmup], 0 if meter else 1, meter)
         snapshot = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
 
         def timed_block(share: int) -> dict:
@@ -187,7 +186,7 @@ def worker(args) -> int:
             "torch_threads": torch.get_num_threads(), "native": fused.native_available(),
             "source": source, "n_train": len(x), "n_val": len(xv),
             "batch_size": cfg.batch_size, "steps_per_epoch": len(order),
-            "warmup": len(order[:args.warmup] or order[:1]),
+            "warmup": len(order[:args.warmup]),
             "timed_tokens": int(sum(int((x[b] != 0).sum()) for b in timed)),
             "embedding_rows": emb.shape[0],
             "embedding_rows_touched": [int(x[b][x[b] != 0].unique().numel()) for b in timed],
@@ -214,7 +213,11 @@ def launch(config: str, rep: int, args, result: Path) -> dict:
         cmd = [sys.executable, me, *common, "--threads", str(threads),
                *(["--sweep"] if config == "a" else [])]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    try:
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        raise TextrnnError(f"configuration {config}, repetition {rep + 1} ran past --timeout "
+                           f"{args.timeout:g} s: {shlex.join(cmd)}") from None
     if r.returncode != 0 or not result.exists():
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
         raise TextrnnError(f"configuration {config}, repetition {rep + 1} failed "
@@ -320,7 +323,7 @@ def markdown(s: dict) -> str:
         "under DDP backward includes waiting for the gradient all-reduce.)", "",
         f"Bytes all-reduced per step and rank (counted by the comm hook): "
         f"{', '.join(f'{v:,}' for v in c['bytes_per_step'])} in "
-        f"{'/'.join(map(str, c['buckets_per_step']))} buckets "
+        f"{'/'.join(map(str, c['buckets_per_step']))} bucket(s) "
         f"({', '.join(f'{v:,}' for v in c['bucket_bytes'])}), plus {c['stats_bytes']} bytes "
         f"of loss and accuracy; the gradients of the parameters hold {c['gradient_bytes']:,} "
         f"bytes: {'they agree' if c['agree'] else 'THEY DIFFER'}. The embedding is "
@@ -373,8 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("reps", "threads", "batch_size"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0 or args.steps < 0 or args.docs < 0:
-        ap.error("--warmup, --steps and --docs must be 0 or more")
+    if args.warmup < 1:  # DDP settles its buckets in the first step
+        ap.error("--warmup must be at least 1")
+    if args.steps < 0 or args.docs < 0:
+        ap.error("--steps and --docs must be 0 or more")
     command = shlex.join(["python", "benchmarks/ddp_scaling.py", *(argv or sys.argv[1:])])
     fused.native_available()  # build the C++ loops once, before the workers race for it
     runs: dict[str, list[dict]] = {"a": [], "b": [], "c": []}
