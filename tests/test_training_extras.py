@@ -117,6 +117,7 @@ def test_steps_set_the_number_of_epochs_from_the_corpus_size():
     # the default rule: 20 Newsgroups' 10,183 training posts (90% of 11,314) get 6 epochs,
     # BBC's 1,557 articles each cell's cap
     assert planned_epochs(preset("default", "gru"), 10183) == 6
+    assert planned_epochs(preset("default", "rnn"), 10183) == 12
     assert planned_epochs(preset("default", "gru"), 1557) == preset("default", "gru").epochs
     assert planned_epochs(preset("default", "rnn"), 1557) == preset("default", "rnn").epochs
     with pytest.raises(TextrnnError, match="steps"):
