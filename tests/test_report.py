@@ -381,7 +381,12 @@ def test_leak_pooling_and_training_sentences(runs, tmp_path):
     assert "The classifier reads" not in rep.setup_prep()          # pooling differs: table
     rep = compose([runs["rnn-default"], runs["gru-default"]])
     assert "leak" not in rep.setup_prep()
-    assert f"The classifier reads {POOLING_WORDS['mean']}." in rep.setup_prep()
+    pools = {m: preset("default", m).pooling for m in ("rnn", "gru")}   # the cells' defaults
+    assert (f"The classifier reads {POOLING_WORDS[pools['rnn']]} for the vanilla RNN and "
+            f"{POOLING_WORDS[pools['gru']]} for the GRU.") in rep.setup_prep()
+    same = copy_run(runs["gru-default"], tmp_path / "m", {"pooling": pools["rnn"]})
+    assert (f"The classifier reads {POOLING_WORDS[pools['rnn']]}."
+            in compose([runs["rnn-default"], same]).setup_prep())
     assert "label smoothing 0.1" in rep.training()
     assert "decaying to 0 along a cosine" in rep.training()        # the GRU's schedule
     att = copy_run(runs["gru-default"], tmp_path / "a", {"pooling": "attention",
