@@ -131,8 +131,12 @@ def measure(path: str, warmup: int, batches: int, chunk: int, mmap: str,
 
 
 def corpus(scale: float, folder: Path) -> Path:
-    """``folder/corpus-SCALEx.csv``, built by make_big_corpus.py if missing."""
+    """``folder/corpus-SCALEx.csv``, built by make_big_corpus.py if missing; at 100x,
+    make_big_corpus.py's default output ``folder/corpus.csv`` if there (the same file:
+    same scale, same seed)."""
     path = folder / f"corpus-{scale:g}x.csv"
+    if scale == 100 and not path.exists() and (folder / "corpus.csv").exists():
+        return folder / "corpus.csv"
     if not path.exists():
         subprocess.run([sys.executable, str(REPO / "benchmarks" / "make_big_corpus.py"),
                         "--scale", str(scale), "--out", str(path)], check=True,

@@ -8,11 +8,11 @@ Why:
   a row at maxlen 400) followed by :func:`textrnn.train.trim`, O(batch) work whatever
   the corpus size, and the batches are the very tensors training has always seen, so
   results (and the resume fingerprint of the data) are unchanged to the bit;
-* at 100x BBC (290,520 documents, 85 M words) the matrix is 465 MB, a minority of the
-  run's peak memory (the documents' text, held for evaluation, weighs more) and well
-  within the 3 GB target: the ragged layout would save only the padding slots (documents
-  shorter than ``maxlen``) at the price of a second batching path to keep bit-identical
-  with the first.
+* at 100x BBC (290,520 documents, 85 M words) the matrix is 465 MB, less than the
+  documents' text that a run holds anyway, and well within the 3 GB target. A ragged
+  layout would save the padding slots, 48% of them in these corpora at maxlen 400
+  (``benchmarks/scale_tokens.py`` prints the share): about 0.16 GB of training ids at
+  100x, not worth a second batching path to keep bit-identical with the first.
 
 Memory-mapping: above :data:`MMAP_BYTES`, :func:`encode` streams the ids into a ``.npy``
 file in a private temporary directory (under ``$TMPDIR``) and maps it (numpy's
@@ -21,8 +21,9 @@ written back). This does *not* lower the resident-set high-water mark (``ru_maxr
 counts the mapped pages an epoch touches, and an epoch touches all of them); what it
 changes is the kind of memory: clean file-backed pages that the kernel may drop and
 read again under memory pressure (a container's memory limit, a machine without swap),
-instead of anonymous memory it can only swap. Below that size (100x BBC's training ids
-are ~330 MB) the file is a cost for nothing, so the ids stay in memory.
+instead of anonymous memory it can only swap (measured at 10x in docs/scale.md: the
+same peak, the ids moved from anonymous to file-backed memory). Below that size (100x
+BBC's training ids are 325 MB) the file is a cost for nothing, so the ids stay in memory.
 
 The file is written under a temporary name and renamed to ``ids.npy`` (never read half
 written), mapped, then unlinked at once: the mapping keeps its pages alive on Linux, so
