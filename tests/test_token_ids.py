@@ -145,3 +145,19 @@ def test_history_and_progress_bar_have_tokens_per_second(capsys):
     for row in history:
         assert row["tokens_per_second"] > 0
         assert row["tokens_per_second"] == pytest.approx(total / row["seconds"])
+
+
+def test_a_checkpoint_keeps_the_epochs_token_count(tmp_path):
+    """Resumed mid-epoch, tokens/s still counts the batches done before the interruption."""
+    from textrnn.resume import Checkpoints, TrainState
+    cfg = preset("default", "gru", embedding_dim=4, hidden_size=4)
+    model = RecurrentClassifier(8, 2, cfg)
+    opt = torch.optim.Adam(model.parameters())
+    gen = torch.Generator().manual_seed(0)
+    state = TrainState()
+    state.start_epoch([torch.arange(3), torch.arange(3, 5)])
+    state.add_batch(3, 0.5, 2, tokens=41)
+    Checkpoints(tmp_path, save_every=1).bind(cfg, "data", model, opt, None, gen).save(state)
+    again = TrainState()
+    Checkpoints(tmp_path, resume=True).bind(cfg, "data", model, opt, None, gen).restore(again)
+    assert (again.batch, again.seen, again.tokens) == (1, 3, 41)
