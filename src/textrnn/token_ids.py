@@ -21,7 +21,7 @@ written back). This does *not* lower the resident-set high-water mark (``ru_maxr
 counts the mapped pages an epoch touches, and an epoch touches all of them); what it
 changes is the kind of memory: clean file-backed pages that the kernel may drop and
 read again under memory pressure (a container's memory limit, a machine without swap),
-instead of anonymous memory it can only swap (measured at 10x in docs/scale.md: the
+instead of anonymous memory it can only swap (measured at 10x in docs/large-corpora.md: the
 same peak, the ids moved from anonymous to file-backed memory). Below that size (100x
 BBC's training ids are 325 MB) the file is a cost for nothing, so the ids stay in memory.
 
