@@ -75,6 +75,7 @@ def measure(path: str, warmup: int, batches: int, chunk: int, mmap: str,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 20NG's latin-1 posts: load_corpus.py counts them
         ds = load_dataset(path, progress=False)
+    stages = {"loaded": _proc_status()}  # memory after each step, to see where it goes
     splits, _, _ = corpus_splits(ds)
     train, val = ds.subset(splits["train"]), ds.subset(splits["val"])
     per_epoch = -(-len(train) // preset().batch_size)
@@ -83,9 +84,11 @@ def measure(path: str, warmup: int, batches: int, chunk: int, mmap: str,
     torch.manual_seed(cfg.seed)
     tok = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
                     min_count=cfg.min_count).fit(train.texts)
+    stages["vocabulary"] = _proc_status()
     use = {"auto": None, "on": True, "off": False}[mmap]
     x = encode(tok, train.texts, cfg, mmap=use)
     x_val = encode(tok, val.texts, cfg, mmap=use)  # noqa: F841 (held, as a run holds it)
+    stages["encoded"] = _proc_status()
     y = torch.as_tensor(train.labels, dtype=torch.long)
     model = RecurrentClassifier(tok.vocab_size, len(ds.label_names), cfg)
     t1 = time.perf_counter()
@@ -112,7 +115,7 @@ def measure(path: str, warmup: int, batches: int, chunk: int, mmap: str,
     except _Done:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    status = _proc_status()
+    status = stages["trained"] = _proc_status()
     rates = [(b[2] - a[2]) / (b[0] - a[0]) for a, b in zip(marks, marks[1:])]
     wall = marks[-1][0] - marks[0][0]
     cpu = marks[-1][1] - marks[0][1]
@@ -125,7 +128,7 @@ def measure(path: str, warmup: int, batches: int, chunk: int, mmap: str,
             "train_ids": f"{tuple(x.shape)} {x.dtype}", "train_ids_mb": x.numel() * 4 / 1e6,
             "padding": 1 - float(row_lengths(x).sum()) / max(x.numel(), 1),
             "mapped": use if use is not None else x.numel() * 4 > MMAP_BYTES,
-            "prepare_s": t1 - t0, "threads": torch.get_num_threads(),
+            "prepare_s": t1 - t0, "memory_by_stage": stages, "threads": torch.get_num_threads(),
             "peak_rss_gb": peak / 1e9,
             **{f"{k}_gb": v / 1e9 for k, v in status.items()}}
 
@@ -198,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             "tokens_per_cpu_s": statistics.median(r["tokens_per_cpu_s"] for r in rs),
             "prepare_s": max(r["prepare_s"] for r in rs),
             "peak_rss_gb": max(r["peak_rss_gb"] for r in rs),
-            "end_rss_anon_gb": rs[0].get("RssAnon_gb"), "end_rss_file_gb": rs[0].get("RssFile_gb")})
+            "end_rss_anon_gb": rs[0].get("RssAnon_gb"), "end_rss_file_gb": rs[0].get("RssFile_gb"),
+            "memory_by_stage": rs[0]["memory_by_stage"]})
     small, large = rows[0], rows[-1]
     ratio = large["median_tokens_per_s"] / small["median_tokens_per_s"]
     result = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
