@@ -21,9 +21,10 @@ written back). This does *not* lower the resident-set high-water mark (``ru_maxr
 counts the mapped pages an epoch touches, and an epoch touches all of them); what it
 changes is the kind of memory: clean file-backed pages that the kernel may drop and
 read again under memory pressure (a container's memory limit, a machine without swap),
-instead of anonymous memory it can only swap (measured at 10x in docs/large-corpora.md: the
-same peak, the ids moved from anonymous to file-backed memory). Below that size (100x
-BBC's training ids are 325 MB) the file is a cost for nothing, so the ids stay in memory.
+instead of anonymous memory it can only swap (measured at 100x in docs/large-corpora.md:
+the same peak but for the validation ids not yet read, the 0.33 GB of training ids
+moved from anonymous to file-backed memory). Below that size (100x BBC's training ids
+are 325 MB) the file is a cost for nothing, so the ids stay in memory.
 
 The file is written under a temporary name and renamed to ``ids.npy`` (never read half
 written), mapped, then unlinked at once: the mapping keeps its pages alive on Linux, so
