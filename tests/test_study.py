@@ -138,6 +138,40 @@ def test_compare_cli_prints_the_table(tiny_csv, tmp_path, capsys):
     assert len(summary) == 1 and summary[0]["runs"] == 1 and summary[0]["model"] == "rnn"
 
 
+def _bydate_tar(path: Path, n_train: int = 10, n_test: int = 5) -> Path:
+    """A 20 Newsgroups-shaped archive (<split>/<group>/<number>) with its own split."""
+    import io
+    import tarfile
+    rng = random.Random(1)
+    with tarfile.open(path, "w:gz") as t:
+        for part, n in (("train", n_train), ("test", n_test)):
+            for g, words in CLASS_WORDS.items():
+                for i in range(n):
+                    raw = " ".join(rng.choice(words + ["the", "of"]) for _ in range(10)).encode()
+                    info = tarfile.TarInfo(f"news-bydate-{part}/{g}/{100 + i}")
+                    info.size = len(raw)
+                    t.addfile(info, io.BytesIO(raw))
+    return path
+
+
+def test_compare_keeps_a_corpus_own_split_for_every_seed(tmp_path, capsys):
+    """20 Newsgroups' way: the archive's test part is every seed's test set (val carved
+    from its train part), and the SVM rows sit beside the cells' on the same parts."""
+    data = _bydate_tar(tmp_path / "news.tar.gz")
+    rc, out, err = run_cli(capsys, "compare", "--data", data, "--models", "rnn",
+                           "--presets", "default", "--seeds", "1", "2", "--val-fraction", "0.2",
+                           "--out", tmp_path / "runs", "--results", tmp_path / "res",
+                           *TINY_FLAGS)
+    assert rc == 0, err
+    res = json.loads((tmp_path / "res" / "compare.json").read_text())
+    assert {(s["model"], s["runs"]) for s in res["summary"]} == {("rnn", 2), ("tfidf-svm", 2)}
+    for r in res["runs"]:
+        m = json.loads((Path(r["dir"]) / "metrics.json").read_text())
+        assert m["data"]["sizes"] == {"train": 24, "val": 6, "test": 15}, r["dir"]
+        assert np.sum(m["test"]["confusion_matrix"]) == 15
+    assert "tfidf-svm" in out and "rnn" in out
+
+
 BAD_COMPARE = {
     "folds 0": (["--protocols", "cv", "--folds", "0"], ["--folds", "0", ">= 2"]),
     "folds 1": (["--protocols", "cv", "--folds", "1"], ["--folds", ">= 2"]),
