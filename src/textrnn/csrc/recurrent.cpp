@@ -76,18 +76,63 @@ static void mm(bool w_t, int64_t rows, int64_t cols, int64_t inner, const T* A, 
   else c.addmm_(a, w, beta, 1);
 }
 
+// One batch row times a weight laid out inner × cols (row k is what a[k] scales):
+// c = a · K + beta · c. At batch 1 a step's product is this vector-matrix product,
+// and a BLAS call's fixed cost (argument checks, dispatch, packing the one row) is
+// larger than its arithmetic at hidden 128. Here the columns are swept in register
+// blocks of 8 vectors (64 floats), each accumulated over all of `inner` without
+// touching memory; K's rows are contiguous for this access pattern, so each step
+// streams the weight once, in order.
+template <typename T>
+static void row_times(int64_t cols, int64_t inner, const T* __restrict a,
+                      const T* __restrict K, T beta, T* __restrict c) {
+  typedef T V __attribute__((vector_size(32), aligned(alignof(T))));  // unaligned loads
+  constexpr int64_t L = 32 / sizeof(T), NV = 8;
+  int64_t j0 = 0;
+  for (; j0 + NV * L <= cols; j0 += NV * L) {
+    V acc[NV];
+    for (int64_t v = 0; v < NV; ++v) acc[v] = V{};
+    for (int64_t k = 0; k < inner; ++k) {
+      const V* w = reinterpret_cast<const V*>(K + k * cols + j0);
+      const T x = a[k];
+      for (int64_t v = 0; v < NV; ++v) acc[v] += x * w[v];
+    }
+    V* out = reinterpret_cast<V*>(c + j0);
+    for (int64_t v = 0; v < NV; ++v) out[v] = beta == T(0) ? acc[v] : acc[v] + beta * out[v];
+  }
+  for (; j0 < cols; ++j0) {                                   // columns left over
+    T acc = 0;
+    for (int64_t k = 0; k < inner; ++k) acc += a[k] * K[k * cols + j0];
+    c[j0] = beta == T(0) ? acc : acc + beta * c[j0];
+  }
+}
+
+// Blocks of at most this many rows take row_times instead of BLAS.
+constexpr int64_t kMaxVectorRows = 1;
+
 // A recurrent weight as the right-hand factor of every step's product, for one block
 // of `rows` batch rows: C = A · op(W) + beta · C. With MKL, op(W) is packed into its
 // kernel's layout once here, not again at every step (at batch 32 and hidden 128 the
-// repacking is a large part of each small product).
+// repacking is a large part of each small product). A single row (batch 1: serving one
+// document) takes row_times on op(W) copied once per sequence to inner × cols.
 template <typename T>
 struct StepWeight {
   bool w_t;
   int64_t rows, cols, inner, ldw;
   const T* W;
   Tensor packed;
+  Tensor K;  // op(W) as inner × cols, contiguous (rows <= kMaxVectorRows)
   StepWeight(bool w_t, int64_t rows, int64_t cols, int64_t inner, const T* W, int64_t ldw)
       : w_t(w_t), rows(rows), cols(cols), inner(inner), ldw(ldw), W(W) {
+    if (rows <= kMaxVectorRows) {
+      auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+      K = at::empty({inner, cols}, opt);
+      T* k = K.data_ptr<T>();
+      for (int64_t i = 0; i < inner; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          k[i * cols + j] = w_t ? W[j * ldw + i] : W[i * ldw + j];
+      return;
+    }
     if constexpr (std::is_same_v<T, float>) {
       if (cblas_sgemm_pack && cblas_sgemm_compute && cblas_sgemm_pack_get_size) {
         const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, rows, cols, inner);
@@ -98,6 +143,11 @@ struct StepWeight {
     }
   }
   void operator()(const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
+    if (K.defined()) {
+      for (int64_t b = 0; b < rows; ++b)
+        row_times(cols, inner, A + b * lda, K.data_ptr<T>(), beta, C + b * ldc);
+      return;
+    }
     if constexpr (std::is_same_v<T, float>) {
       if (packed.defined())
         return cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, rows, cols, inner, A, lda,
