@@ -126,7 +126,11 @@ class _Recurrent(nn.Module):
     def _run_fused(self, cell: nn.Module, x: Tensor, h: Tensor, mask: Tensor | None,
                    reverse: bool) -> Tensor:
         """The same, as one autograd Function with hand-written BPTT (textrnn.fused)."""
-        xp = cell.project(x)
+        # contiguous first: the time-major view of a batch-first input would make the
+        # projection a batched product over the steps (torch.matmul cannot fold a
+        # transposed 3-d input into one 2-d product without a copy), at half the speed
+        # of one (T*B, I) x (I, G) product; the copy is of the narrower side, I.
+        xp = cell.project(x.contiguous())
         if reverse:
             xp, mask = xp.flip(0), (mask.flip(0) if mask is not None else None)
         hs = self._fused(cell, xp.contiguous(), h, mask)
