@@ -143,3 +143,34 @@ def test_threads_do_not_change_results(layer, loops):
             assert len(one) == len(two)
             for a, b in zip(one, two):
                 torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+# Shapes that reach every product kernel of the C++ loops: batch 1 (the vector-matrix
+# product on a transposed weight: register blocks of 64 or 128 columns and a leftover),
+# row blocks of a few to a few dozen rows (6-row tiles, a leftover tile, full and
+# zero-padded column panels), and more than 512 hidden units (BLAS).
+KERNEL_SHAPES = [(1, 136), (2, 40), (13, 40), (3, 520)]
+
+
+@pytest.mark.parametrize("layer", [GRU, RNN])
+@pytest.mark.parametrize("B,H", KERNEL_SHAPES)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_every_product_kernel_equals_reference(layer, B, H, dtype, tol):
+    assert fused.native_available(), "the C++ step loops failed to build"
+    torch.manual_seed(4)
+    ref = layer(5, H, impl="reference").to(dtype)
+    fast = layer(5, H, impl="fast").to(dtype)
+    fast.load_state_dict(ref.state_dict())
+    T = 4
+    x = torch.randn(B, T, 5, dtype=dtype)
+    h0 = torch.randn(1, B, H, dtype=dtype)
+    mask = lengths_to_mask(torch.tensor([T, 2, 3][:B] + [1] * (B - 3)), T, "post")
+    for mk in (None, mask):
+        for ga, gb in zip(_run(ref, x, mk, h0), _run(fast, x, mk, h0)):
+            torch.testing.assert_close(gb, ga, atol=tol, rtol=tol)
+        with torch.no_grad():
+            expect = ref(x, h0, mask=mk)
+        with torch.inference_mode():
+            got = fast(x, h0, mask=mk)
+        for a, b in zip(expect, got):
+            torch.testing.assert_close(b, a, atol=tol, rtol=tol)

@@ -91,6 +91,8 @@ def _cflags() -> list[str]:
     flags = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
+    if torch.backends.cpu.get_cpu_capability() == "AVX512":
+        flags += ["-mavx512f"]
     return flags
 
 
