@@ -101,6 +101,38 @@ def _use_native(t: Tensor) -> bool:
             and native_available())
 
 
+def infers_natively(x: Tensor, *tensors: Tensor) -> bool:
+    """True when no gradient is wanted of ``x`` or any of ``tensors`` (inference_mode,
+    no_grad, or nothing requires one) and the C++ loops serve ``x``'s device and dtype:
+    then :func:`gru_infer` / :func:`rnn_infer` apply."""
+    wants_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *tensors))
+    return not wants_grad and _use_native(x)
+
+
+def gru_infer(x: Tensor, h0: Tensor, W_x: Tensor, b_x: Tensor, U_zr: Tensor, U_h: Tensor,
+              mask: Tensor | None) -> Tensor:
+    """GRU states of a whole sequence, forward only, with the input projection folded into
+    the C++ step loop: each step projects its own rows into a one-step buffer, so the
+    (T, B, 3H) projection is never written out, and no gate buffer outlives its step.
+
+    Inputs: x (T, B, I), any strides with a unit last one (a time-major view of a
+    batch-first tensor is read in place); h0 (B, H); W_x = [W_z; W_r; W_h] (3H, I);
+    b_x = [b_z; b_r; b_h] (3H); U_zr (2H, H); U_h (H, H); mask (T, B, 1) 0/1 or None.
+    Output: the state after every step, (T, B, H).
+    """
+    return torch.ops.textrnn.gru_forward(x, h0, U_zr, U_h, mask, False, W_x.contiguous(),
+                                         b_x.contiguous())[0]
+
+
+def rnn_infer(x: Tensor, h0: Tensor, W_x: Tensor, b_h: Tensor, W_h: Tensor,
+              mask: Tensor | None) -> Tensor:
+    """Elman RNN states, forward only, input projection folded into the C++ step loop as
+    in :func:`gru_infer`. x (T, B, I); W_x (H, I); b_h (H); W_h (H, H); mask (T, B, 1)
+    bool or None. Output: (T, B, H)."""
+    m = mask.to(x.dtype) if mask is not None else None
+    return torch.ops.textrnn.rnn_forward(x, h0, W_h, m, W_x.contiguous(), b_h.contiguous())[0]
+
+
 def gru_sequence(xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,
                  mask: Tensor | None) -> Tensor:
     """:class:`GRUSequence`, or, when no gradient is wanted, the native forward alone

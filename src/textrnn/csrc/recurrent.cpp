@@ -193,6 +193,50 @@ struct Panels {
 // pays off once a panel no longer fits the level-1 cache.
 constexpr int64_t kMaxPanelInner = 512;
 
+// The input projection folded into the step loop (inference): xp_t = x_t W^T + b for
+// one block of rows, into a buffer of a few steps that stays in cache, instead of a
+// (T, B, G) tensor written by one large product and read back by the loop. x is read
+// where it lies: row b of step t at X + t st + b sb (batch-first or time-major alike).
+// A block of at least a tile's rows projects one step at a time; a smaller one (batch
+// 1: serving) projects kChunk steps at a time, each row's steps forming the tile's rows,
+// so that the weight loaded for a multiply-add serves several of them.
+template <typename T>
+struct InputStep {
+  static constexpr int64_t kChunk = 4 * Panels<T>::MR;
+  const T *X = nullptr, *bias = nullptr;
+  int64_t T_ = 0, st = 0, sb = 0, G = 0;
+  Panels<T> W;
+  bool defined() const { return X != nullptr; }
+  static int64_t chunk(int64_t n) { return n >= Panels<T>::MR ? 1 : kChunk; }
+  // Rows [b0, b0 + n) of step t's xp (row stride G), computed into buf (chunk(n) n G
+  // values, this block's own) when t starts a chunk.
+  const T* operator()(int64_t t, int64_t b0, int64_t n, T* buf) const {
+    const int64_t C = chunk(n), c = t % C;
+    if (c == 0) {
+      const int64_t steps = std::min(C, T_ - t);
+      for (int64_t r = 0; r < steps * n; ++r) std::memcpy(buf + r * G, bias, G * sizeof(T));
+      if (C == 1) {
+        W(n, X + t * st + b0 * sb, sb, T(1), buf, G);
+      } else {
+        for (int64_t b = 0; b < n; ++b)   // row b's steps t .. t + steps - 1
+          W(steps, X + t * st + (b0 + b) * sb, st, T(1), buf + b * G, n * G);
+      }
+    }
+    return buf + c * n * G;
+  }
+};
+
+// x: (T, B, I) with unit stride on I; W_x: (G, I); b_x: (G).
+template <typename T>
+static void input_step(InputStep<T>& in, const Tensor& x, const Tensor& W_x,
+                       const Tensor& b_x) {
+  TORCH_CHECK(x.dim() == 3 && x.stride(2) == 1, "x must be (T, B, I) with unit stride on I");
+  TORCH_CHECK(W_x.is_contiguous() && b_x.is_contiguous(), "W_x, b_x must be contiguous");
+  in.X = x.data_ptr<T>(), in.bias = b_x.data_ptr<T>(), in.T_ = x.size(0);
+  in.st = x.stride(0), in.sb = x.stride(1), in.G = W_x.size(0);
+  in.W.pack(true, W_x.size(0), W_x.size(1), W_x.data_ptr<T>(), W_x.size(1));
+}
+
 // A recurrent weight as the right-hand factor of every step's product, for one block
 // of `rows` batch rows: C = A · op(W) + beta · C. With MKL, op(W) is packed into its
 // kernel's layout once here, not again at every step (at batch 32 and hidden 128 the
@@ -350,13 +394,17 @@ static const Tensor& opt(const c10::optional<Tensor>& t) {
 // U_zr: (2H,H) = [U_z; U_r]; U_h: (H,H); mask: (T,B,1) of 0/1 in xp's dtype, or none.
 // Returns hs (T,B,H); with save, also zr = [z·m, r] (T,B,2H), hh = ĥ and rh = r ⊙ h_prev
 // (T,B,H) for backward; without (inference) those live only for one step.
+// With W_x (3H,I) and b_x (3H) given, xp is instead the input x (T,B,I), any strides
+// with a unit last one, and each step projects its own rows (InputStep).
 std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& U_zr_,
                                 const Tensor& U_h_, const c10::optional<Tensor>& mask_,
-                                bool save) {
-  const auto xp = xp_.contiguous(), h0 = h0_.contiguous();
+                                bool save, const c10::optional<Tensor>& W_x_,
+                                const c10::optional<Tensor>& b_x_) {
+  const bool project = opt(W_x_).defined();
+  const auto xp = project && xp_.stride(2) == 1 ? xp_ : xp_.contiguous(), h0 = h0_.contiguous();
   const auto U_zr = U_zr_.contiguous(), U_h = U_h_.contiguous();
   const auto mask = opt(mask_).defined() ? opt(mask_).contiguous() : none;
-  const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 3;
+  const int64_t T = xp.size(0), B = xp.size(1), H = U_h.size(0);
   auto hs = at::empty({T, B, H}, xp.options());
   const int64_t TS = save ? T : 1;  // steps kept for backward
   auto zr = at::empty({TS, B, 2 * H}, xp.options());
@@ -369,6 +417,12 @@ std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tens
     const T_* M = mask.defined() ? mask.data_ptr<T_>() : nullptr;
     T_ *Hs = hs.data_ptr<T_>(), *ZR = zr.data_ptr<T_>(), *HH = hh.data_ptr<T_>();
     T_ *RH = rh.data_ptr<T_>(), *S_ = S.data_ptr<T_>();
+    InputStep<T_> in;
+    Tensor XP;                                                   // one step of xp
+    if (project) {                      // each block's own chunk(n) x n x 3H, from b0 on
+      input_step(in, xp, *W_x_, *b_x_);
+      XP = at::empty({InputStep<T_>::kChunk * B * 3 * H}, xp.options());
+    }
     over_rows(B, [&](int64_t b0, int64_t b1) {                   // rows [b0, b1) of the batch
       const int64_t n = b1 - b0;
       T_* s = S_ + b0 * 2 * H;
@@ -378,7 +432,8 @@ std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tens
         const int64_t k = (save ? t : 0) * B + b0;                // first row of this block
         T_ *zr_t = ZR + k * 2 * H, *hh_t = HH + k * H, *rh_t = RH + k * H;
         T_* h_t = Hs + (t * B + b0) * H;
-        const T_* x_t = X + (t * B + b0) * 3 * H;
+        const T_* x_t = in.defined() ? in(t, b0, n, XP.data_ptr<T_>() + b0 * in.chunk(n) * 3 * H)
+                                     : X + (t * B + b0) * 3 * H;
         Wzr(h, H, T_(0), s, 2 * H);                                        // h U_zr^T
         for (int64_t b = 0; b < n; ++b)
           gru_gates(H, s + b * 2 * H, x_t + b * 3 * H, h + b * H,
@@ -438,11 +493,16 @@ std::vector<Tensor> gru_backward(const Tensor& grad_hs_, const Tensor& h0_, cons
 
 // Elman RNN forward. xp: (T,B,H) = W_x x + b_h; mask: (T,B,1) of 0/1 in xp's dtype, or
 // none. Returns hs (T,B,H) and y = tanh(...) before masking (hs itself when unmasked).
+// With W_x (H,I) and b_x (H) given, xp is the input x (T,B,I), as in gru_forward.
 std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& W_h_,
-                                const c10::optional<Tensor>& mask_) {
-  const auto xp = xp_.contiguous(), h0 = h0_.contiguous(), W_h = W_h_.contiguous();
+                                const c10::optional<Tensor>& mask_,
+                                const c10::optional<Tensor>& W_x_,
+                                const c10::optional<Tensor>& b_x_) {
+  const bool project = opt(W_x_).defined();
+  const auto xp = project && xp_.stride(2) == 1 ? xp_ : xp_.contiguous();
+  const auto h0 = h0_.contiguous(), W_h = W_h_.contiguous();
   const auto mask = opt(mask_).defined() ? opt(mask_).contiguous() : none;
-  const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2);
+  const int64_t T = xp.size(0), B = xp.size(1), H = W_h.size(0);
   auto hs = at::empty({T, B, H}, xp.options());
   auto y = mask.defined() ? at::empty({T, B, H}, xp.options()) : hs;
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnn_forward", [&] {
@@ -450,6 +510,12 @@ std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tens
     const T_ *X = xp.data_ptr<T_>(), *W = W_h.data_ptr<T_>();
     const T_* M = mask.defined() ? mask.data_ptr<T_>() : nullptr;
     T_ *Hs = hs.data_ptr<T_>(), *Y = y.data_ptr<T_>();
+    InputStep<T_> in;
+    Tensor XP;                                                   // one step of xp
+    if (project) {                      // each block's own chunk(n) x n x H, from b0 on
+      input_step(in, xp, *W_x_, *b_x_);
+      XP = at::empty({InputStep<T_>::kChunk * B * H}, xp.options());
+    }
     over_rows(B, [&](int64_t b0, int64_t b1) {
       const int64_t n = b1 - b0;
       const T_* h = h0.data_ptr<T_>() + b0 * H;
@@ -457,9 +523,11 @@ std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tens
       for (int64_t t = 0; t < T; ++t) {
         const int64_t k = t * B + b0;
         T_ *y_t = Y + k * H, *h_t = Hs + k * H;
+        const T_* x_t = in.defined() ? in(t, b0, n, XP.data_ptr<T_>() + b0 * in.chunk(n) * H)
+                                     : X + k * H;
         Wt(h, H, T_(0), y_t, H);                                            // h W_h^T
         for (int64_t b = 0; b < n; ++b) {
-          add_tanh(H, X + (k + b) * H, y_t + b * H);
+          add_tanh(H, x_t + b * H, y_t + b * H);
           if (M) {  // padded step: carry the state over
             const T_* keep = M[k + b] != T_(0) ? y_t + b * H : h + b * H;
             std::memcpy(h_t + b * H, keep, H * sizeof(T_));
@@ -502,11 +570,12 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_hs_, const Tensor& y_,
 }
 
 TORCH_LIBRARY(textrnn, m) {
-  m.def("gru_forward(Tensor xp, Tensor h0, Tensor U_zr, Tensor U_h, Tensor? mask, bool save) "
-        "-> Tensor[]", &gru_forward);
+  m.def("gru_forward(Tensor xp, Tensor h0, Tensor U_zr, Tensor U_h, Tensor? mask, bool save, "
+        "Tensor? W_x=None, Tensor? b_x=None) -> Tensor[]", &gru_forward);
   m.def("gru_backward(Tensor grad_hs, Tensor h0, Tensor hs, Tensor zr, Tensor hh, "
         "Tensor U_zr, Tensor U_h) -> Tensor[]", &gru_backward);
-  m.def("rnn_forward(Tensor xp, Tensor h0, Tensor W_h, Tensor? mask) -> Tensor[]", &rnn_forward);
+  m.def("rnn_forward(Tensor xp, Tensor h0, Tensor W_h, Tensor? mask, Tensor? W_x=None, "
+        "Tensor? b_x=None) -> Tensor[]", &rnn_forward);
   m.def("rnn_backward(Tensor grad_hs, Tensor y, Tensor? mask, Tensor W_h) -> Tensor[]",
         &rnn_backward);
 }
