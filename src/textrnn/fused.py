@@ -101,6 +101,43 @@ def _use_native(t: Tensor) -> bool:
             and native_available())
 
 
+def project(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """The input half of every step at once, ``x W^T + b``: ``(T, B, I) -> (T, B, G)``.
+    :class:`Projection` (C++ row kernel, both directions) where the C++ loops serve
+    ``x``, else ``torch.nn.functional.linear``."""
+    if _use_native(x):
+        return Projection.apply(x, W, b)
+    return torch.nn.functional.linear(x, W, b)
+
+
+class Projection(torch.autograd.Function):
+    """``x W^T + b`` over all steps, with the two products whose shapes BLAS handles
+    worst (a narrow weight against tens of thousands of rows) done by the C++ row
+    kernel: ``x W^T + b`` itself (the bias is where each tile's sums start, not a
+    broadcast copy written over the output first) and the input gradient ``g W``. The
+    weight gradient ``g^T x``, a long reduction, stays with BLAS.
+
+    x: (T, B, I) contiguous; W: (G, I); b: (G). Returns (T, B, G).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        x2 = x.reshape(-1, x.shape[-1])
+        ctx.save_for_backward(x2, W)
+        ctx.x_shape = x.shape
+        return torch.ops.textrnn.rows_product(x2, W, True, b).view(*x.shape[:-1], W.shape[0])
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x2, W = ctx.saved_tensors
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (torch.ops.textrnn.rows_product(g2, W, False).view(ctx.x_shape)
+              if ctx.needs_input_grad[0] else None)
+        dW = g2.t() @ x2 if ctx.needs_input_grad[1] else None
+        db = g2.sum(0) if ctx.needs_input_grad[2] else None
+        return dx, dW, db
+
+
 def infers_natively(x: Tensor, *tensors: Tensor) -> bool:
     """True when no gradient is wanted of ``x`` or any of ``tensors`` (inference_mode,
     no_grad, or nothing requires one) and the C++ loops serve ``x``'s device and dtype:

@@ -137,7 +137,7 @@ class _Recurrent(nn.Module):
         # projection a batched product over the steps (torch.matmul cannot fold a
         # transposed 3-d input into one 2-d product without a copy), at half the speed
         # of one (T*B, I) x (I, G) product; the copy is of the narrower side, I.
-        xp = cell.project(x.contiguous())
+        xp = fused.project(x.contiguous(), *self._input_weights(cell))
         if reverse:
             xp, mask = xp.flip(0), (mask.flip(0) if mask is not None else None)
         hs = self._fused(cell, xp.contiguous(), h, mask)
@@ -161,6 +161,10 @@ class RNN(_Recurrent):
         return RNNSequence.apply(xp, h, cell.W_h, mask)
 
     @staticmethod
+    def _input_weights(cell: VanillaRNNCell) -> tuple[Tensor, Tensor]:
+        return cell.W_x, cell.b_h
+
+    @staticmethod
     def _infer(cell: VanillaRNNCell, x: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
         return fused.rnn_infer(x, h, cell.W_x, cell.b_h, cell.W_h, mask)
 
@@ -178,6 +182,10 @@ class GRU(_Recurrent):
     def _fused(cell: GRUCell, xp: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
         m = mask.to(xp.dtype) if mask is not None else None
         return gru_sequence(xp, h, cell.stacked_recurrent_weights(), cell.U_h, m)
+
+    @staticmethod
+    def _input_weights(cell: GRUCell) -> tuple[Tensor, Tensor]:
+        return cell.stacked_input_weights()
 
     @staticmethod
     def _infer(cell: GRUCell, x: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:

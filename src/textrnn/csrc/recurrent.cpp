@@ -131,7 +131,7 @@ struct Panels {
   typedef T V __attribute__((vector_size(kVecBytes)));
   static constexpr int64_t L = kVecBytes / sizeof(T), NR = 2 * L, MR = 6;
   int64_t cols = 0, inner = 0, np = 0;
-  Tensor buf;
+  Tensor buf, bias;
   void pack(bool w_t, int64_t cols_, int64_t inner_, const T* W, int64_t ldw) {
     cols = cols_, inner = inner_, np = (cols + NR - 1) / NR;
     auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
@@ -143,10 +143,13 @@ struct Panels {
           P[(p * inner + k) * NR + j - p * NR] = w_t ? W[j * ldw + k] : W[k * ldw + j];
   }
   template <int64_t M>
-  void tile(const T* __restrict A, int64_t lda, const T* __restrict P, T beta, T* C,
-            int64_t ldc, int64_t ncols) const {
+  void tile(const T* __restrict A, int64_t lda, const T* __restrict P, const V* bp, T beta,
+            T* C, int64_t ldc, int64_t ncols) const {
     V acc[M][2];
-    for (int64_t r = 0; r < M; ++r) acc[r][0] = acc[r][1] = V{};
+    for (int64_t r = 0; r < M; ++r) {
+      acc[r][0] = bp ? bp[0] : V{};                               // the bias, or zero
+      acc[r][1] = bp ? bp[1] : V{};
+    }
     for (int64_t k = 0; k < inner; ++k) {
       const V b0 = *reinterpret_cast<const V*>(P + k * NR);
       const V b1 = *reinterpret_cast<const V*>(P + k * NR + L);
@@ -171,19 +174,28 @@ struct Panels {
       }
     }
   }
+  // Optional: every tile starts from b (cols values) instead of zero: C = b + A · K.
+  void set_bias(const T* b) {
+    bias = at::zeros({np * NR}, buf.options());
+    std::memcpy(bias.data_ptr<T>(), b, cols * sizeof(T));
+  }
   void operator()(int64_t rows, const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
     const T* P = buf.data_ptr<T>();
     for (int64_t p = 0; p < np; ++p) {
       const int64_t j0 = p * NR, ncols = std::min(NR, cols - j0);
       const T* Pp = P + p * inner * NR;
+      const V* bp = bias.defined() ? reinterpret_cast<const V*>(bias.data_ptr<T>() + j0) : nullptr;
+      T* Cp = C + j0;
       int64_t r = 0;
-      for (; r + MR <= rows; r += MR) tile<MR>(A + r * lda, lda, Pp, beta, C + r * ldc + j0, ldc, ncols);
+      for (; r + MR <= rows; r += MR) tile<MR>(A + r * lda, lda, Pp, bp, beta, Cp + r * ldc, ldc, ncols);
+      const T* Ar = A + r * lda;
+      T* Cr = Cp + r * ldc;
       switch (rows - r) {
-        case 5: tile<5>(A + r * lda, lda, Pp, beta, C + r * ldc + j0, ldc, ncols); break;
-        case 4: tile<4>(A + r * lda, lda, Pp, beta, C + r * ldc + j0, ldc, ncols); break;
-        case 3: tile<3>(A + r * lda, lda, Pp, beta, C + r * ldc + j0, ldc, ncols); break;
-        case 2: tile<2>(A + r * lda, lda, Pp, beta, C + r * ldc + j0, ldc, ncols); break;
-        case 1: tile<1>(A + r * lda, lda, Pp, beta, C + r * ldc + j0, ldc, ncols); break;
+        case 5: tile<5>(Ar, lda, Pp, bp, beta, Cr, ldc, ncols); break;
+        case 4: tile<4>(Ar, lda, Pp, bp, beta, Cr, ldc, ncols); break;
+        case 3: tile<3>(Ar, lda, Pp, bp, beta, Cr, ldc, ncols); break;
+        case 2: tile<2>(Ar, lda, Pp, bp, beta, Cr, ldc, ncols); break;
+        case 1: tile<1>(Ar, lda, Pp, bp, beta, Cr, ldc, ncols); break;
         default: break;
       }
     }
@@ -569,7 +581,37 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_hs_, const Tensor& y_,
   return {da, g};
 }
 
+// Row-wise product of a tall matrix with a small weight, for the input projection of
+// every step (forward: x W^T + b) and its input gradient (backward: da W): out (N, C) =
+// A (N, K) · op(W) (+ b), op(W) = W^T (W: C × K) if w_t, else W (K × C). The rows are
+// split across threads in blocks, each block swept by the register tiles of Panels with
+// op(W) packed once. BLAS does these at a third of its speed on square products: the
+// (12800, 768) · (768, 64) input gradient at batch 32, 400 steps, hidden 256 ran at
+// 37 GFLOP/s on one core (torch.profiler, record_shapes), and x W^T + b first wrote
+// the broadcast bias to the whole (N, C) output.
+Tensor rows_product(const Tensor& A_, const Tensor& W_, bool w_t, const c10::optional<Tensor>& b_) {
+  const auto A = A_.stride(-1) == 1 ? A_ : A_.contiguous(), W = W_.contiguous();
+  TORCH_CHECK(A.dim() == 2 && W.dim() == 2, "rows_product: 2-d A and W");
+  const int64_t N = A.size(0), K = A.size(1), C = w_t ? W.size(0) : W.size(1);
+  TORCH_CHECK((w_t ? W.size(1) : W.size(0)) == K, "rows_product: inner sizes differ");
+  auto out = at::empty({N, C}, A.options());
+  AT_DISPATCH_FLOATING_TYPES(A.scalar_type(), "rows_product", [&] {
+    using T_ = scalar_t;
+    Panels<T_> P;
+    P.pack(w_t, C, K, W.data_ptr<T_>(), W.size(1));
+    if (opt(b_).defined()) P.set_bias(opt(b_).contiguous().data_ptr<T_>());
+    const T_* a = A.data_ptr<T_>();
+    T_* o = out.data_ptr<T_>();
+    const int64_t lda = A.stride(0);
+    at::parallel_for(0, N, 16 * Panels<T_>::MR, [&](int64_t r0, int64_t r1) {
+      P(r1 - r0, a + r0 * lda, lda, T_(0), o + r0 * C, C);
+    });
+  });
+  return out;
+}
+
 TORCH_LIBRARY(textrnn, m) {
+  m.def("rows_product(Tensor A, Tensor W, bool w_t, Tensor? b=None) -> Tensor", &rows_product);
   m.def("gru_forward(Tensor xp, Tensor h0, Tensor U_zr, Tensor U_h, Tensor? mask, bool save, "
         "Tensor? W_x=None, Tensor? b_x=None) -> Tensor[]", &gru_forward);
   m.def("gru_backward(Tensor grad_hs, Tensor h0, Tensor hs, Tensor zr, Tensor hh, "
