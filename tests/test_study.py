@@ -410,3 +410,25 @@ def test_run_compare_checks_its_options_before_any_run(tiny_csv, tmp_path):
         with pytest.raises(TextrnnError, match=message.replace("(", r"\(")):
             run_compare(**{**kw, **change})
         assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--cell", "rnn", "--infer", "--batch", "1", "--shapes"]])
+def test_profile_benchmark_runs_at_a_tiny_size(capsys, extra):
+    """benchmarks/profile_gru.py (the profile behind docs/speed.md) runs, training and
+    inference, GRU and RNN."""
+    import runpy
+    import sys
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_gru.py"
+    argv = sys.argv
+    try:
+        sys.argv = [str(path), "--steps", "3", "--embed", "4", "--hidden", "4", "--iters", "1",
+                    *extra]
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "Self CPU" in out and "threads" in out
+    assert ("per forward" in out and "RNN equations" in out) if extra else (
+        "per training step" in out and "GRU equations" in out)
