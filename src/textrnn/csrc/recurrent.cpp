@@ -585,10 +585,10 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_hs_, const Tensor& y_,
 // every step (forward: x W^T + b) and its input gradient (backward: da W): out (N, C) =
 // A (N, K) · op(W) (+ b), op(W) = W^T (W: C × K) if w_t, else W (K × C). The rows are
 // split across threads in blocks, each block swept by the register tiles of Panels with
-// op(W) packed once. BLAS does these at a third of its speed on square products: the
-// (12800, 768) · (768, 64) input gradient at batch 32, 400 steps, hidden 256 ran at
-// 37 GFLOP/s on one core (torch.profiler, record_shapes), and x W^T + b first wrote
-// the broadcast bias to the whole (N, C) output.
+// op(W) packed once. BLAS handles these narrow shapes worst: the (12800, 768) · (768, 64)
+// input gradient at batch 32, 400 steps, hidden 256 ran at 37 GFLOP/s on one core
+// against 53-57 for the square weight gradients (benchmarks/profile_gru.py --shapes),
+// and x W^T + b first wrote the broadcast bias to the whole (N, C) output.
 Tensor rows_product(const Tensor& A_, const Tensor& W_, bool w_t, const c10::optional<Tensor>& b_) {
   const auto A = A_.stride(-1) == 1 ? A_ : A_.contiguous(), W = W_.contiguous();
   TORCH_CHECK(A.dim() == 2 && W.dim() == 2, "rows_product: 2-d A and W");
