@@ -4,9 +4,13 @@
 // elementwise operations. Issued as ATen calls, each op of a step pays dispatcher and
 // tensor-view overhead that rivals its arithmetic (python benchmarks/profile_gru.py
 // shows where a step's time goes; textrnn bench compares it with impl="loop"). So here a
-// step is: one BLAS call (sgemm/dgemm, straight on raw pointers), one fused
-// elementwise pass written as a plain loop the compiler vectorises, one BLAS call,
-// one fused pass. Nothing is allocated inside the loops.
+// step is: one product on raw pointers, one fused elementwise pass written as a plain
+// loop the compiler vectorises, one product, one fused pass. Nothing is allocated
+// inside the loops. The products: a register-tiled kernel on weights packed once per
+// sequence (Panels), a vector-matrix kernel at batch 1 (row_times), BLAS past 512
+// hidden units (StepWeight picks). In inference the input projection is folded into
+// the loop too (InputStep); rows_product does training's projection and its input
+// gradient with the same tiles.
 //
 //   GRU forward   S = h U_zr^T;  z = σ(S_z + xp_z)·m,  r = σ(S_r + xp_r),  rh = r ⊙ h
 //                 S = rh U_h^T;  ĥ = tanh(S + xp_h),  h' = h + z ⊙ (ĥ − h)
@@ -22,7 +26,7 @@
 //
 // Threads: the rows of a batch are split into blocks, one per intra-op thread
 // (at::get_num_threads()), and each thread runs the whole time loop for its block
-// with single-threaded BLAS inside (over_rows below). Batches of fewer than
+// with single-threaded products inside (over_rows below). Batches of fewer than
 // 2 * kMinRowsPerThread rows, or one thread, run on the calling thread.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -187,7 +191,8 @@ struct Panels {
       const V* bp = bias.defined() ? reinterpret_cast<const V*>(bias.data_ptr<T>() + j0) : nullptr;
       T* Cp = C + j0;
       int64_t r = 0;
-      for (; r + MR <= rows; r += MR) tile<MR>(A + r * lda, lda, Pp, bp, beta, Cp + r * ldc, ldc, ncols);
+      for (; r + MR <= rows; r += MR)
+        tile<MR>(A + r * lda, lda, Pp, bp, beta, Cp + r * ldc, ldc, ncols);
       const T* Ar = A + r * lda;
       T* Cr = Cp + r * ldc;
       switch (rows - r) {
