@@ -78,7 +78,8 @@ def test_same_seed_same_model_other_seed_other_model(small, fitted):
     texts, labels, other, _ = small
     again = TextClassifier(model="gru", **TINY).fit(texts, labels)
     np.testing.assert_array_equal(again.predict_proba(other), fitted.predict_proba(other))
-    assert again.history_ == [{**r, "seconds": a["seconds"]}
+    assert again.history_ == [{**r, "seconds": a["seconds"],
+                               "tokens_per_second": a["tokens_per_second"]}
                               for r, a in zip(fitted.history_, again.history_)]
     other_seed = TextClassifier(model="gru", seed=7, **TINY).fit(texts, labels)
     assert not np.allclose(other_seed.predict_proba(other), fitted.predict_proba(other))

@@ -95,23 +95,35 @@ def test_inference_mode_equals_reference_cells(layer, dtype, tol, loops):
             torch.testing.assert_close(h_inf, h_ref, atol=tol, rtol=tol)
 
 
-def test_inference_mode_takes_the_forward_only_kernel(monkeypatch):
-    """Under inference_mode the GRU calls the C++ forward with save=False (no autograd
-    Function), so the test above does test that path."""
+@pytest.mark.parametrize("op,layer", [("gru_forward", GRU), ("rnn_forward", RNN)])
+def test_inference_takes_the_forward_only_kernel(monkeypatch, op, layer):
+    """Without gradients (inference_mode or no_grad) the layers call the C++ forward with
+    the input weights (the projection done inside the loop; for the GRU with save=False,
+    no autograd Function), so the tests above do test that path; with gradients, the
+    projected input and no input weights."""
     assert fused.native_available(), "the C++ step loops failed to build"
     calls = []
-    real = torch.ops.textrnn.gru_forward
+    real = getattr(torch.ops.textrnn, op)
 
     class Spy:
         def __call__(self, *args):
-            calls.append(args[-1])
+            weights = args[6:] if op == "gru_forward" else args[4:]   # W_x, b_x
+            calls.append((len(weights) == 2 and weights[0] is not None,
+                          args[5] if op == "gru_forward" else None, args[0].shape[-1]))
             return real(*args)
-    monkeypatch.setattr(fused.torch.ops.textrnn, "gru_forward", Spy(), raising=False)
-    m = GRU(4, 8, impl="fast")
+    monkeypatch.setattr(fused.torch.ops.textrnn, op, Spy(), raising=False)
+    m = layer(4, 8, impl="fast")
+    x = torch.randn(3, 5, 4)
     with torch.inference_mode():
-        m(torch.randn(3, 5, 4))
-    m(torch.randn(3, 5, 4))
-    assert calls == [False, True]
+        a = m(x)[0]
+    with torch.no_grad():
+        b = m(x)[0]
+    c = m(x)[0]
+    save = {"gru_forward": (False, True), "rnn_forward": (None, None)}[op]
+    G = 24 if op == "gru_forward" else 8
+    assert calls == [(True, save[0], 4), (True, save[0], 4), (False, save[1], G)]
+    torch.testing.assert_close(a, c.detach(), atol=1e-6, rtol=1e-6)
+    assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("layer", [GRU, RNN])
@@ -143,3 +155,35 @@ def test_threads_do_not_change_results(layer, loops):
             assert len(one) == len(two)
             for a, b in zip(one, two):
                 torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+# Shapes that reach every product kernel of the C++ loops: batch 1 (the vector-matrix
+# product on a transposed weight: register blocks of 64 or 128 columns and a leftover),
+# row blocks of a few to a few dozen rows (6-row tiles, a leftover tile, full and
+# zero-padded column panels), and more than 512 hidden units (BLAS); in inference, the
+# input projection one step at a time (13 rows) or in chunks of steps (fewer than 6).
+KERNEL_SHAPES = [(1, 136), (2, 40), (13, 40), (3, 520)]
+
+
+@pytest.mark.parametrize("layer", [GRU, RNN])
+@pytest.mark.parametrize("B,H", KERNEL_SHAPES)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_every_product_kernel_equals_reference(layer, B, H, dtype, tol):
+    assert fused.native_available(), "the C++ step loops failed to build"
+    torch.manual_seed(4)
+    ref = layer(5, H, impl="reference").to(dtype)
+    fast = layer(5, H, impl="fast").to(dtype)
+    fast.load_state_dict(ref.state_dict())
+    T = 4 if H > 500 else 27   # 27: past the 24-step chunks of the input projection
+    x = torch.randn(B, T, 5, dtype=dtype)
+    h0 = torch.randn(1, B, H, dtype=dtype)
+    mask = lengths_to_mask(torch.tensor([T, 2, 3][:B] + [1] * (B - 3)), T, "post")
+    for mk in (None, mask):
+        for ga, gb in zip(_run(ref, x, mk, h0), _run(fast, x, mk, h0)):
+            torch.testing.assert_close(gb, ga, atol=tol, rtol=tol)
+        with torch.no_grad():
+            expect = ref(x, h0, mask=mk)
+        with torch.inference_mode():
+            got = fast(x, h0, mask=mk)
+        for a, b in zip(expect, got):
+            torch.testing.assert_close(b, a, atol=tol, rtol=tol)

@@ -213,14 +213,16 @@ def test_compare_usage_errors_exit_2(tiny_csv, capsys):
 
 # -- bench --------------------------------------------------------------------------
 SHAPE = dict(batch=4, steps=3, embed=4, hidden=4)
+TINY_SHAPES = {"assignment": SHAPE, "long": dict(batch=3, steps=5, embed=4, hidden=6),
+               "latency": dict(batch=1, steps=5, embed=4, hidden=4, train=False)}
 
 
 def test_bench_end_to_end_json_and_tables(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "SHAPES", [SHAPE])
-    rc, out, err = run_cli(capsys, "bench", "--quick", "--rounds", "3", "--iters", "1",
-                           "--json")
+    monkeypatch.setattr(bench, "SHAPES", TINY_SHAPES)
+    rc, out, err = run_cli(capsys, "bench", "--rounds", "3", "--iters", "1", "--json")
     assert rc == 0, err
     res = json.loads(out)                       # stdout holds only the JSON
+    assert res["shapes"] == ["assignment", "long", "latency"]
     env = res["environment"]
     assert env["native"] == fused.native_available()
     assert env["fast_loops"] == ("C++" if fused.native_available() else
@@ -229,43 +231,92 @@ def test_bench_end_to_end_json_and_tables(monkeypatch, capsys):
     assert bench.describe(env) in err           # what ran is printed beside the tables
     assert f"{env['threads']} threads" in err and env["cpu"] in err
     rows = res["rows"]
-    for cell in ("gru", "rnn"):
-        mine = [r for r in rows if r["cell"] == cell]
-        assert [r["impl"] for r in mine] == ["assignment", "reference", "loop", "fast",
-                                             "torch.nn"]
-        assert bench.table(mine) in err
-        by = {r["impl"]: r for r in mine}
-        for r in mine:
-            assert {k: r[k] for k in SHAPE} == SHAPE
-            for kind in ("train_tok_s", "infer_tok_s"):
-                xs = r["rounds"][kind]
-                assert len(xs) == 3 and min(xs) > 0
-                assert r[kind] == statistics.median(xs)
-            # ratios are paired: taken within each round, then summarised
-            for name, (kind, base) in {"train_vs_torch": ("train_tok_s", "torch.nn"),
-                                       "infer_vs_torch": ("infer_tok_s", "torch.nn"),
-                                       "train_vs_assignment": ("train_tok_s", "assignment")
-                                       }.items():
-                per_round = [a / b for a, b in zip(r["rounds"][kind], by[base]["rounds"][kind])]
-                x = r["ratios"][name]
-                assert x["rounds"] == pytest.approx(per_round, rel=1e-12)
-                assert x["median"] == pytest.approx(statistics.median(per_round), rel=1e-12)
-                assert (x["min"], x["max"]) == (min(x["rounds"]), max(x["rounds"]))
-                assert r[name] == x["median"]
-    # the targets are judged at the (patched) assignment shape, on the lowest round
-    assert {(t["cell"], t["ratio"]) for t in res["targets"]} == {
-        (c, n) for c, n, _ in bench.TARGETS}
+    for name, shape in TINY_SHAPES.items():
+        trains = shape.get("train", True)
+        for cell in ("gru", "rnn"):
+            mine = [r for r in rows if r["cell"] == cell and all(r[k] == shape[k] for k in SHAPE)]
+            assert [r["impl"] for r in mine] == ["assignment", "reference", "loop", "fast",
+                                                 "torch.nn"]
+            assert bench.table(mine) in err
+            by = {r["impl"]: r for r in mine}
+            pairs = {"infer_vs_torch": ("infer_tok_s", "torch.nn")}
+            if trains:
+                pairs.update(train_vs_torch=("train_tok_s", "torch.nn"),
+                             train_vs_assignment=("train_tok_s", "assignment"))
+            for r in mine:
+                assert r["train"] is trains
+                kinds = ("train_tok_s", "infer_tok_s") if trains else ("infer_tok_s",)
+                for kind in kinds:
+                    xs = r["rounds"][kind]
+                    assert len(xs) == 3 and min(xs) > 0
+                    assert r[kind] == statistics.median(xs)
+                # one forward of one batch, from the median throughput
+                assert r["infer_ms"] == pytest.approx(
+                    1000 * shape["batch"] * shape["steps"] / r["infer_tok_s"])
+                if not trains:   # inference only: no training figures, no made-up ones
+                    assert r["train_tok_s"] is None and r["saved_mb"] is None
+                    assert r["rounds"]["train_tok_s"] == []
+                    assert set(r["ratios"]) == {"infer_vs_torch"}
+                    assert "inference only" in bench.table(mine)
+                else:
+                    assert r["saved_mb"] > 0
+                # ratios are paired: taken within each round, then summarised
+                for ratio, (kind, base) in pairs.items():
+                    per_round = [a / b for a, b in zip(r["rounds"][kind],
+                                                       by[base]["rounds"][kind])]
+                    x = r["ratios"][ratio]
+                    assert x["rounds"] == pytest.approx(per_round, rel=1e-12)
+                    assert x["median"] == pytest.approx(statistics.median(per_round), rel=1e-12)
+                    assert (x["min"], x["max"]) == (min(x["rounds"]), max(x["rounds"]))
+                    assert r[ratio] == x["median"]
+    # every target is judged at its own (patched) shape, on the lowest round
+    assert [(t["cell"], t["ratio"], t["target"], t["shape"]) for t in res["targets"]] == [
+        (t.cell, t.ratio, t.target, t.shape) for t in bench.TARGETS]
     for t in res["targets"]:
-        fast = next(r for r in rows if (r["cell"], r["impl"]) == (t["cell"], "fast"))
+        shape = TINY_SHAPES[t["shape"]]
+        fast = next(r for r in rows if (r["cell"], r["impl"]) == (t["cell"], "fast")
+                    and all(r[k] == shape[k] for k in SHAPE))
+        assert t["rounds"] == fast["ratios"][t["ratio"]]["rounds"]
         assert t["min"] == min(fast["ratios"][t["ratio"]]["rounds"])
         assert t["met"] == (t["min"] >= t["target"])
-    assert bench.targets_text(res["targets"]) in err
+    text = bench.targets_text(res["targets"])
+    assert text in err
+    # each line names its shape and issue and lists every round
+    assert len(text.splitlines()) == len(bench.TARGETS)
+    for line, t in zip(text.splitlines(), res["targets"]):
+        assert f"at {t['shape']} (batch {t['batch']}" in line and f"issue {t['issue']}" in line
+        assert "[" + " ".join(f"{x:.2f}" for x in t["rounds"]) + "]" in line
+
+
+def test_bench_issue_15_shapes_and_targets():
+    """The shapes and targets issue 15 asks for, at the sizes it names."""
+    assert bench.SHAPES["latency"] == dict(batch=1, steps=400, embed=64, hidden=128,
+                                           train=False)
+    assert bench.SHAPES["long"] == dict(batch=32, steps=400, embed=64, hidden=256)
+    mine = {(t.cell, t.ratio, t.shape): t.target for t in bench.TARGETS if t.issue == 15}
+    assert mine == {("gru", "infer_vs_torch", "assignment"): 1.5,
+                    ("gru", "infer_vs_torch", "latency"): 3.0,
+                    ("rnn", "infer_vs_torch", "latency"): 3.0,
+                    ("gru", "train_vs_torch", "long"): 1.6,
+                    ("rnn", "train_vs_torch", "long"): 1.5}
+
+
+def test_bench_shapes_option_picks_shapes(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "SHAPES", TINY_SHAPES)
+    rc, out, err = run_cli(capsys, "bench", "--shapes", "latency", "--cells", "gru",
+                           "--rounds", "1", "--iters", "1", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["shapes"] == ["latency"]
+    assert {(r["batch"], r["steps"]) for r in res["rows"]} == {(1, 5)}
+    # only the targets at the shape that ran are judged
+    assert [(t["cell"], t["shape"]) for t in res["targets"]] == [("gru", "latency")]
 
 
 def test_bench_says_when_the_python_loops_ran(monkeypatch, capsys):
     """A failed C++ build falls back to the Python loops: the output says so."""
     monkeypatch.setattr(fused, "_native_state", False)
-    monkeypatch.setattr(bench, "SHAPES", [SHAPE])
+    monkeypatch.setattr(bench, "SHAPES", TINY_SHAPES)
     rc, out, err = run_cli(capsys, "bench", "--quick", "--cells", "gru", "--rounds", "1",
                            "--iters", "1")
     assert rc == 0, err
@@ -273,16 +324,17 @@ def test_bench_says_when_the_python_loops_ran(monkeypatch, capsys):
 
 
 def test_bench_plain_output_goes_to_stdout(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "SHAPES", [SHAPE])
+    monkeypatch.setattr(bench, "SHAPES", TINY_SHAPES)
     rc, out, err = run_cli(capsys, "bench", "--quick", "--cells", "rnn", "--rounds", "1",
                            "--iters", "1")
     assert rc == 0, err
     assert "fast path:" in out and "| implementation | train tok/s |" in out
     assert "RNN  batch 4, 3 steps" in out and "GRU" not in out.split("\n", 2)[2]
+    assert "batch 1" not in out and "batch 3" not in out         # --quick: one shape
 
 
-def _row(cell, lo, med, hi, name="train_vs_torch"):
-    return {"cell": cell, "impl": "fast", **bench.SHAPES[0], "ratios": {
+def _row(cell, lo, med, hi, name="train_vs_torch", shape="assignment"):
+    return {"cell": cell, "impl": "fast", **bench.SHAPES[shape], "ratios": {
         name: {"median": med, "min": lo, "max": hi, "rounds": [lo, med, hi]}}}
 
 
@@ -294,6 +346,7 @@ def test_bench_target_needs_every_round_to_clear_it():
     short = bench.check_targets([_row("gru", 1.15, 1.25, 1.4)], targets)
     assert [t["met"] for t in short] == [False]
     assert "not met: lowest round 1.15x < 1.2x" in bench.targets_text(short)
+    assert "[1.15 1.25 1.40]" in bench.targets_text(short)
     assert "met: every round clears it" in bench.targets_text(met)
     # another shape or cell is not judged against the target
     other = {**_row("gru", 2, 2, 2), "steps": 7}
@@ -304,12 +357,26 @@ def test_bench_target_needs_every_round_to_clear_it():
     assert "not measured" in bench.targets_text(missing)
 
 
+def test_bench_targets_are_judged_at_their_own_shape():
+    """The same ratio at two shapes is two targets; a row counts only at its shape."""
+    targets = [bench.Target("gru", "infer_vs_torch", 1.5, "assignment", 15),
+               bench.Target("gru", "infer_vs_torch", 3.0, "latency", 15)]
+    rows = [_row("gru", 1.6, 1.7, 1.8, "infer_vs_torch"),
+            _row("gru", 2.9, 3.2, 3.4, "infer_vs_torch", shape="latency")]
+    res = bench.check_targets(rows, targets)
+    assert [(t["shape"], t["batch"], t["median"], t["met"]) for t in res] == [
+        ("assignment", 32, 1.7, True), ("latency", 1, 3.2, False)]
+    assert "not met: lowest round 2.90x < 3.0x" in bench.targets_text(res).splitlines()[1]
+
+
 BAD_BENCH = {
     "rounds 0": (["--rounds", "0"], ["--rounds", "0", ">= 1"]),
     "rounds negative": (["--rounds", "-2"], ["--rounds", "-2"]),
     "iters 0": (["--iters", "0"], ["--iters", "0", ">= 1"]),
     "iters negative": (["--iters", "-1"], ["--iters", "-1"]),
     "repeated cell": (["--cells", "gru", "gru"], ["--cells", "repeated"]),
+    "repeated shape": (["--shapes", "long", "long"], ["--shapes", "repeated"]),
+    "quick and shapes": (["--shapes", "long"], ["--quick", "--shapes"]),
 }
 
 
@@ -322,7 +389,8 @@ def test_bench_bad_options_are_one_error(capsys, case):
 
 
 def test_bench_usage_errors_exit_2(capsys):
-    for argv in (["--rounds", "x"], ["--cells"], ["--cells", "lstm"], ["--json", "out.json"]):
+    for argv in (["--rounds", "x"], ["--cells"], ["--cells", "lstm"], ["--json", "out.json"],
+                 ["--shapes", "huge"], ["--shapes"]):
         rc, _, err = run_cli(capsys, "bench", *argv)
         assert rc == 2 and "usage:" in err, argv
 
@@ -335,6 +403,8 @@ def test_bench_run_checks_its_options_too():
         bench.run([{**SHAPE, "hidden": 0}], ("gru",), rounds=1, iters=1)
     with pytest.raises(TextrnnError, match="no shapes"):
         bench.run([], ("gru",))
+    with pytest.raises(TextrnnError, match="train"):
+        bench.run([{**SHAPE, "train": "no"}], ("gru",), rounds=1, iters=1)
 
 
 def test_dropout_benchmark_runs_at_a_tiny_size(capsys):
@@ -374,3 +444,25 @@ def test_run_compare_checks_its_options_before_any_run(tiny_csv, tmp_path):
         with pytest.raises(TextrnnError, match=message.replace("(", r"\(")):
             run_compare(**{**kw, **change})
         assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--cell", "rnn", "--infer", "--batch", "1", "--shapes"]])
+def test_profile_benchmark_runs_at_a_tiny_size(capsys, extra):
+    """benchmarks/profile_gru.py (the profile behind docs/speed.md) runs, training and
+    inference, GRU and RNN."""
+    import runpy
+    import sys
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_gru.py"
+    argv = sys.argv
+    try:
+        sys.argv = [str(path), "--steps", "3", "--embed", "4", "--hidden", "4", "--iters", "1",
+                    *extra]
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "Self CPU" in out and "threads" in out
+    assert ("per forward" in out and "RNN equations" in out) if extra else (
+        "per training step" in out and "GRU equations" in out)

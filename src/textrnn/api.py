@@ -21,6 +21,7 @@ from .config import SETTINGS, Config, help_text, preset
 from .errors import TextrnnError
 from .model import RecurrentClassifier
 from .resume import Checkpoints, list_checkpoints
+from .token_ids import encode
 from .tokenizer import Tokenizer
 from .train import fit as fit_loop
 from .train import predict_logits
@@ -128,8 +129,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         if cfg.pretrain == "word2vec" and not resuming:  # the checkpoint has the weights
             from .pretrain import word2vec_init
             word2vec_init(self.model_.embedding, X, self.tokenizer_, cfg.seed, cfg.embedding_init)
-        train = (self._encode(X), self._label_ids(y))
-        val = (self._encode(X_val), self._label_ids(y_val))
+        # the training and validation ids live through training: memory-mapped when large
+        train = (encode(self.tokenizer_, X, cfg, self.verbose), self._label_ids(y))
+        val = (encode(self.tokenizer_, X_val, cfg, self.verbose), self._label_ids(y_val))
         self.history_ = fit_loop(self.model_, cfg, train, val, device, self.verbose, checkpoints)
         return self
 

@@ -91,12 +91,83 @@ def _cflags() -> list[str]:
     flags = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
+    if torch.backends.cpu.get_cpu_capability() == "AVX512":
+        flags += ["-mavx512f"]
     return flags
 
 
 def _use_native(t: Tensor) -> bool:
     return (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
             and native_available())
+
+
+def project(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """The input half of every step at once, ``x W^T + b``: ``(T, B, I) -> (T, B, G)``.
+    :class:`Projection` (C++ row kernel, both directions) where the C++ loops serve
+    ``x``, else ``torch.nn.functional.linear``."""
+    if _use_native(x):
+        return Projection.apply(x, W, b)
+    return torch.nn.functional.linear(x, W, b)
+
+
+class Projection(torch.autograd.Function):
+    """``x W^T + b`` over all steps, with the two products whose shapes BLAS handles
+    worst (a narrow weight against tens of thousands of rows) done by the C++ row
+    kernel: ``x W^T + b`` itself (the bias is where each tile's sums start, not a
+    broadcast copy written over the output first) and the input gradient ``g W``. The
+    weight gradient ``g^T x``, a long reduction, stays with BLAS.
+
+    x: (T, B, I) contiguous; W: (G, I); b: (G). Returns (T, B, G).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        x2 = x.reshape(-1, x.shape[-1])
+        ctx.save_for_backward(x2, W)
+        ctx.x_shape = x.shape
+        return torch.ops.textrnn.rows_product(x2, W, True, b).view(*x.shape[:-1], W.shape[0])
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x2, W = ctx.saved_tensors
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (torch.ops.textrnn.rows_product(g2, W, False).view(ctx.x_shape)
+              if ctx.needs_input_grad[0] else None)
+        dW = g2.t() @ x2 if ctx.needs_input_grad[1] else None
+        db = g2.sum(0) if ctx.needs_input_grad[2] else None
+        return dx, dW, db
+
+
+def infers_natively(x: Tensor, *tensors: Tensor) -> bool:
+    """True when no gradient is wanted of ``x`` or any of ``tensors`` (inference_mode,
+    no_grad, or nothing requires one) and the C++ loops serve ``x``'s device and dtype:
+    then :func:`gru_infer` / :func:`rnn_infer` apply."""
+    wants_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *tensors))
+    return not wants_grad and _use_native(x)
+
+
+def gru_infer(x: Tensor, h0: Tensor, W_x: Tensor, b_x: Tensor, U_zr: Tensor, U_h: Tensor,
+              mask: Tensor | None) -> Tensor:
+    """GRU states of a whole sequence, forward only, with the input projection folded into
+    the C++ step loop: each step projects its own rows into a one-step buffer, so the
+    (T, B, 3H) projection is never written out, and no gate buffer outlives its step.
+
+    Inputs: x (T, B, I), any strides with a unit last one (a time-major view of a
+    batch-first tensor is read in place); h0 (B, H); W_x = [W_z; W_r; W_h] (3H, I);
+    b_x = [b_z; b_r; b_h] (3H); U_zr (2H, H); U_h (H, H); mask (T, B, 1) 0/1 or None.
+    Output: the state after every step, (T, B, H).
+    """
+    return torch.ops.textrnn.gru_forward(x, h0, U_zr, U_h, mask, False, W_x.contiguous(),
+                                         b_x.contiguous())[0]
+
+
+def rnn_infer(x: Tensor, h0: Tensor, W_x: Tensor, b_h: Tensor, W_h: Tensor,
+              mask: Tensor | None) -> Tensor:
+    """Elman RNN states, forward only, input projection folded into the C++ step loop as
+    in :func:`gru_infer`. x (T, B, I); W_x (H, I); b_h (H); W_h (H, H); mask (T, B, 1)
+    bool or None. Output: (T, B, H)."""
+    m = mask.to(x.dtype) if mask is not None else None
+    return torch.ops.textrnn.rnn_forward(x, h0, W_h, m, W_x.contiguous(), b_h.contiguous())[0]
 
 
 def gru_sequence(xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .cells import GRUCell, VanillaRNNCell
 from .config import IMPLS  # noqa: F401  ("reference", "loop", "fast"), re-exported here
+from . import fused
 from .fused import RNNSequence, gru_sequence
 
 
@@ -125,8 +126,18 @@ class _Recurrent(nn.Module):
 
     def _run_fused(self, cell: nn.Module, x: Tensor, h: Tensor, mask: Tensor | None,
                    reverse: bool) -> Tensor:
-        """The same, as one autograd Function with hand-written BPTT (textrnn.fused)."""
-        xp = cell.project(x)
+        """The same, as one autograd Function with hand-written BPTT (textrnn.fused);
+        when no gradient is wanted, the C++ forward alone, projecting inside its loop."""
+        if fused.infers_natively(x, h, *cell.parameters()):
+            if reverse:
+                x, mask = x.flip(0), (mask.flip(0) if mask is not None else None)
+            hs = self._infer(cell, x, h, mask)
+            return hs.flip(0) if reverse else hs
+        # contiguous first: the time-major view of a batch-first input would make the
+        # projection a batched product over the steps (torch.matmul cannot fold a
+        # transposed 3-d input into one 2-d product without a copy), at half the speed
+        # of one (T*B, I) x (I, G) product; the copy is of the narrower side, I.
+        xp = fused.project(x.contiguous(), *self._input_weights(cell))
         if reverse:
             xp, mask = xp.flip(0), (mask.flip(0) if mask is not None else None)
         hs = self._fused(cell, xp.contiguous(), h, mask)
@@ -149,6 +160,14 @@ class RNN(_Recurrent):
     def _fused(cell: VanillaRNNCell, xp: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
         return RNNSequence.apply(xp, h, cell.W_h, mask)
 
+    @staticmethod
+    def _input_weights(cell: VanillaRNNCell) -> tuple[Tensor, Tensor]:
+        return cell.W_x, cell.b_h
+
+    @staticmethod
+    def _infer(cell: VanillaRNNCell, x: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
+        return fused.rnn_infer(x, h, cell.W_x, cell.b_h, cell.W_h, mask)
+
 
 class GRU(_Recurrent):
     """Stacked, optionally bidirectional GRU built from :class:`GRUCell`."""
@@ -163,3 +182,13 @@ class GRU(_Recurrent):
     def _fused(cell: GRUCell, xp: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
         m = mask.to(xp.dtype) if mask is not None else None
         return gru_sequence(xp, h, cell.stacked_recurrent_weights(), cell.U_h, m)
+
+    @staticmethod
+    def _input_weights(cell: GRUCell) -> tuple[Tensor, Tensor]:
+        return cell.stacked_input_weights()
+
+    @staticmethod
+    def _infer(cell: GRUCell, x: Tensor, h: Tensor, mask: Tensor | None) -> Tensor:
+        m = mask.to(x.dtype) if mask is not None else None
+        W, b = cell.stacked_input_weights()
+        return fused.gru_infer(x, h, W, b, cell.stacked_recurrent_weights(), cell.U_h, m)

@@ -74,6 +74,7 @@ class TrainState:
     seen: int = 0                  # running sums of the epoch's training loss / accuracy
     loss_sum: float = 0.0
     correct: int = 0
+    tokens: int = 0                # non-padding tokens of the epoch's batches so far
     seconds: float = 0.0           # time spent on this epoch before ``started``
     started: float = field(default_factory=time.perf_counter)
     history: list[dict] = field(default_factory=list)
@@ -86,12 +87,14 @@ class TrainState:
 
     def start_epoch(self, order: list[Tensor]) -> None:
         self.order, self.batch, self.seen, self.loss_sum, self.correct = order, 0, 0, 0.0, 0
+        self.tokens = 0
         self.seconds, self.started = 0.0, time.perf_counter()
 
-    def add_batch(self, n: int, loss: float, correct: int) -> None:
+    def add_batch(self, n: int, loss: float, correct: int, tokens: int = 0) -> None:
         self.batch, self.step, self.seen = self.batch + 1, self.step + 1, self.seen + n
         self.loss_sum += loss * n
         self.correct += correct
+        self.tokens += tokens
 
     def epoch_seconds(self) -> float:
         return self.seconds + time.perf_counter() - self.started
@@ -157,7 +160,9 @@ def fingerprint(*tensors: Tensor | None) -> str:
     for t in tensors:
         if t is not None:
             h.update(str((tuple(t.shape), str(t.dtype))).encode())
-            h.update(t.contiguous().numpy().tobytes())
+            # the array's own buffer: the same bytes as ``.tobytes()`` without a copy of
+            # the whole matrix (465 MB at 100x BBC), and a memory map is read in place
+            h.update(np.ascontiguousarray(t.numpy()).reshape(-1).view(np.uint8))
     return h.hexdigest()
 
 
@@ -276,7 +281,7 @@ class Checkpoints:
         meta = {
             "format": FORMAT, "epoch": state.epoch, "batch": state.batch, "step": state.step,
             "sizes": [len(b) for b in state.order], "seen": state.seen,
-            "loss_sum": state.loss_sum, "correct": state.correct,
+            "loss_sum": state.loss_sum, "correct": state.correct, "tokens": state.tokens,
             "seconds": state.epoch_seconds() if state.order else 0.0,
             "history": state.history, "kept": [[list(s), e] for s, e, _ in state.kept],
             "bad_epochs": state.bad_epochs, "stopped": state.stopped,
@@ -364,6 +369,7 @@ class Checkpoints:
         state.order = list(t["order"].split(sizes)) if sizes else []
         state.epoch, state.batch, state.step = meta["epoch"], meta["batch"], meta["step"]
         state.seen, state.loss_sum, state.correct = meta["seen"], meta["loss_sum"], meta["correct"]
+        state.tokens = int(meta.get("tokens", 0))  # absent from checkpoints made before it
         state.seconds, state.started = meta["seconds"], time.perf_counter()
         state.history, state.bad_epochs = meta["history"], meta["bad_epochs"]
         state.stopped = meta["stopped"]

@@ -87,15 +87,22 @@ class Tokenizer:
         return self._cache[1], self._cache[2]
 
     def transform(self, texts: Iterable[str], maxlen: int, padding: str = "pre",
-                  truncating: str = "pre", progress: bool = False) -> np.ndarray:
+                  truncating: str = "pre", progress: bool = False,
+                  out: np.ndarray | None = None) -> np.ndarray:
         """Encode and pad to ``(n, maxlen)`` int32, like Keras' ``pad_sequences`` (whose
         default dtype is int32 too). Streams: each text is encoded into its row of the
-        output and dropped, so memory is the output array, 4 bytes a slot."""
+        output and dropped, so memory is the output array, 4 bytes a slot. ``out``: a
+        zero-filled ``(n, maxlen)`` int32 array to write into (a memory map, see
+        :mod:`textrnn.token_ids`) instead of a new one."""
         if padding not in ("pre", "post") or truncating not in ("pre", "post"):
             raise ValueError("padding and truncating must be 'pre' or 'post'")
         if not isinstance(texts, Sequence):
             texts = list(texts)
-        out = np.zeros((len(texts), maxlen), dtype=np.int32)
+        if out is None:
+            out = np.zeros((len(texts), maxlen), dtype=np.int32)
+        elif out.shape != (len(texts), maxlen) or out.dtype != np.int32:
+            raise ValueError(f"out must be ({len(texts)}, {maxlen}) int32, got "
+                             f"{out.shape} {out.dtype}")
         for i, text in enumerate(_bar(texts, "encoding", progress)):
             _place(out[i], self.encode_array(text), padding, truncating)
         return out

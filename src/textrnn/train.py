@@ -7,6 +7,7 @@ bottom on one screen, like nanoGPT's train.py.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
@@ -17,6 +18,7 @@ from . import distributed
 from .config import Config
 from .resume import (Checkpoints, TrainingInterrupted, TrainState, catch_signals, fingerprint,
                      test_hook)
+from .token_ids import row_lengths
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
@@ -67,12 +69,16 @@ def evaluate(model: nn.Module, ids: Tensor, y: Tensor, device: str,
 
 def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
         val: tuple[Tensor, Tensor] | None, device: str = "cpu", verbose: bool = True,
-        checkpoints: Checkpoints | None = None) -> list[dict]:
+        checkpoints: Checkpoints | None = None,
+        on_batch: Callable[[TrainState], None] | None = None) -> list[dict]:
     """Train in place and leave the best weights by validation loss (``cfg.select='loss'``)
     or by validation accuracy, ties broken by loss (``'acc'``), in ``model``; with
     ``cfg.average`` N > 1, the mean of the weights of the N best epochs.
 
-    Returns the history: one dict per epoch with train/val loss and accuracy.
+    Returns the history: one dict per epoch with train/val loss and accuracy, the
+    epoch's training time (``seconds``, without the validation pass) and training speed
+    (``tokens_per_second``: the non-padding tokens of the epoch's batches, before word
+    dropout, over ``seconds``; the progress bar shows it as ``tok/s``).
     Padding-only columns are trimmed from each batch only when the model masks
     padding; the seed preset feeds padding as input, so it sees every column.
 
@@ -80,6 +86,13 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     every ``checkpoints.save_every`` batches), restored first when resuming, and saved
     on SIGINT / SIGTERM before raising :class:`TrainingInterrupted`: a resumed run ends
     bit for bit where an uninterrupted one would (:mod:`textrnn.resume`).
+
+    ``on_batch(state)`` is called after each optimizer step (benchmarks time the loop
+    with it, and stop it by raising).
+
+    Work per step is O(batch): rows gathered by index from ``x`` (which may be
+    memory-mapped, :mod:`textrnn.token_ids`), their padding trimmed; what is O(corpus),
+    the shuffled batch order, is drawn once per epoch.
     """
     model.to(device)
     # fused: one kernel per parameter instead of ~10 (same update; a third of the
@@ -94,7 +107,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
              else None)
     gen = torch.Generator().manual_seed(cfg.seed)
     x, y = train
-    lengths = (x != 0).sum(1)
+    lengths = row_lengths(x)
     state = TrainState()
     net = distributed.wrap(model, device)  # DDP under torchrun, else the model itself
     if checkpoints is not None:
@@ -132,10 +145,13 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                 opt.step()
                 if sched is not None:
                     sched.step()
-                state.add_batch(len(b), mean_loss, correct)
+                state.add_batch(len(b), mean_loss, correct, int(lengths[b].sum()))
                 bar.update()
                 bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}",
-                                acc=f"{state.correct / state.seen:.4f}")
+                                acc=f"{state.correct / state.seen:.4f}",
+                                **{"tok/s": f"{state.tokens / state.epoch_seconds():,.0f}"})
+                if on_batch is not None:
+                    on_batch(state)
                 if checkpoints is not None:
                     test_hook("batch")
                     if caught:
@@ -143,13 +159,16 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                     if checkpoints.due(state):
                         checkpoints.save(state)
             bar.close()
+            seconds = state.epoch_seconds()
             row = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / state.seen,
-                   "train_acc": state.correct / state.seen, "seconds": state.epoch_seconds()}
+                   "train_acc": state.correct / state.seen, "seconds": seconds,
+                   "tokens_per_second": state.tokens / seconds}
             if val is not None and len(val[0]):
                 row["val_loss"], row["val_acc"] = evaluate(model, val[0], val[1], device, cfg.mask)
             if verbose:
                 tqdm.write(f"epoch {row['epoch']:>3}  " + "  ".join(
-                    f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
+                    f"{k} {v:,.0f}" if k == "tokens_per_second" else f"{k} {v:.4f}"
+                    for k, v in row.items() if k != "epoch"))
             _keep(state, row, model, cfg)
             state.end_epoch(row, stop=bool(cfg.patience)
                             and state.bad_epochs >= cfg.patience)

@@ -9,15 +9,22 @@ hits every variant alike:
   fast         textrnn, ``impl="fast"``: hand-written BPTT (the default)
   torch.nn     ``torch.nn.RNN`` / ``torch.nn.GRU``
 
+Shapes (:data:`SHAPES`, by name): ``assignment`` (batch 32, 100 steps, hidden 128),
+``long`` (batch 32, 400 steps, hidden 256) and ``latency`` (one document of 400 steps,
+hidden 128: what a server answering one request at a time waits for; inference only).
+
 Training = embedding, layer, linear head on the final state, cross-entropy,
 backward, Adam step (fused Adam for every variant, as textrnn's training loop uses).
-Inference = forward under ``torch.inference_mode``. Memory is the bytes autograd saves
-for backward in one training step (counted with saved tensor hooks), the part of peak
-memory that differs between implementations.
+Inference = forward under ``torch.inference_mode``; a round times ``iters`` forwards of
+``ceil(32 / batch)`` batches each, so that a single-document forward (about a
+millisecond) is not timed alone. Memory is the bytes autograd saves for backward in
+one training step (counted with saved tensor hooks), the part of peak memory that
+differs between implementations.
 
 Ratios are paired: each round times every variant back to back, the ratio is taken
 within the round, and the table shows the median over rounds with the lowest and
-highest round. A speed target counts as met only when every round clears it.
+highest round. A speed target (:data:`TARGETS`) counts as met only when every round
+clears it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -38,15 +46,36 @@ from ..errors import TextrnnError
 from ..layers import GRU, RNN
 
 ROOT = Path(__file__).resolve().parents[3]   # the repository, in a source checkout
-SHAPES = [dict(batch=32, steps=100, embed=64, hidden=128),
-          dict(batch=32, steps=400, embed=64, hidden=256)]
+# name -> shape; ``train: False`` times inference only
+SHAPES = {"assignment": dict(batch=32, steps=100, embed=64, hidden=128),
+          "long": dict(batch=32, steps=400, embed=64, hidden=256),
+          "latency": dict(batch=1, steps=400, embed=64, hidden=128, train=False)}
 VOCAB, CLASSES = 5000, 5
 SHAPE_KEYS = ("batch", "steps", "embed", "hidden")
+INFER_BATCHES = 32   # a round's inference timing covers ceil(32 / batch) batches per iter
 
-# Issue #3's speed targets, at the assignment's shape (SHAPES[0]), for impl="fast":
-# (cell, ratio, target)
-TARGETS = [("gru", "train_vs_torch", 1.5), ("gru", "infer_vs_torch", 1.2),
-           ("rnn", "train_vs_torch", 1.2), ("gru", "train_vs_assignment", 4.0)]
+
+class Target(NamedTuple):
+    """A speed target for ``impl="fast"``: ``ratio`` (a key of :data:`RATIO_NAMES`) of
+    ``cell`` at the shape named ``shape`` must be at least ``target`` in every round."""
+    cell: str
+    ratio: str
+    target: float
+    shape: str = "assignment"
+    issue: int = 3
+
+
+TARGETS = [
+    # issue 3: the assignment's shape
+    Target("gru", "train_vs_torch", 1.5), Target("gru", "infer_vs_torch", 1.2),
+    Target("rnn", "train_vs_torch", 1.2), Target("gru", "train_vs_assignment", 4.0),
+    # issue 15: inference at the assignment's shape, single-document latency, long training
+    Target("gru", "infer_vs_torch", 1.5, "assignment", 15),
+    Target("gru", "infer_vs_torch", 3.0, "latency", 15),
+    Target("rnn", "infer_vs_torch", 3.0, "latency", 15),
+    Target("gru", "train_vs_torch", 1.6, "long", 15),
+    Target("rnn", "train_vs_torch", 1.5, "long", 15),
+]
 RATIO_NAMES = {"train_vs_torch": "trains vs torch.nn", "infer_vs_torch": "infers vs torch.nn",
                "train_vs_assignment": "trains vs the assignment's loop"}
 
@@ -95,6 +124,8 @@ def check_options(shapes, cells, rounds: int, iters: int) -> None:
     for shape in shapes:
         for k in SHAPE_KEYS:
             whole(f"shape {k}", shape.get(k))
+        if not isinstance(shape.get("train", True), bool):
+            raise TextrnnError(f"shape train: {shape['train']!r} is not true or false")
 
 
 class _Head(nn.Module):
@@ -161,16 +192,27 @@ def _spread(xs: list[float]) -> dict:
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "rounds": xs}
 
 
-def run(shapes=SHAPES, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
+def _timed(fn: Callable[[], object], n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return time.perf_counter() - t0
+
+
+def run(shapes=None, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
         log: Callable[[str], None] = print) -> list[dict]:
-    """Time every variant of each cell at each shape; one row per variant. Throughputs
-    are medians over rounds; each ratio (``train_vs_torch``, ...) is the median of the
-    per-round ratios, with their spread under ``ratios``."""
+    """Time every variant of each cell at each shape (default: all of :data:`SHAPES`);
+    one row per variant. Throughputs are medians over rounds; each ratio
+    (``train_vs_torch``, ...) is the median of the per-round ratios, with their spread
+    under ``ratios``. ``infer_ms`` is the median time of one forward of one batch."""
+    shapes = list(SHAPES.values()) if shapes is None else shapes
     check_options(shapes, cells, rounds, iters)
     torch.manual_seed(0)
     rows = []
     for shape in shapes:
         B, T, E, H = shape["batch"], shape["steps"], shape["embed"], shape["hidden"]
+        trains = shape.get("train", True)
+        n_infer = iters * -(-INFER_BATCHES // B)
         ids = torch.randint(1, VOCAB, (B, T))
         y = torch.randint(0, CLASSES, (B,))
         for cell in cells:
@@ -179,38 +221,39 @@ def run(shapes=SHAPES, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
             train = {k: [] for k in models}
             infer = {k: [] for k in models}
             for k, m in models.items():          # warm-up (allocator, kernels)
-                _train_step(m, opts[k], ids, y)
+                if trains:
+                    _train_step(m, opts[k], ids, y)
+                with torch.inference_mode():
+                    m.eval()(ids)
             for _ in range(rounds):
                 for k, m in models.items():
-                    m.train()
-                    t0 = time.perf_counter()
-                    for _ in range(iters):
-                        _train_step(m, opts[k], ids, y)
-                    train[k].append(B * T * iters / (time.perf_counter() - t0))
+                    if trains:
+                        m.train()
+                        sec = _timed(lambda: _train_step(m, opts[k], ids, y), iters)
+                        train[k].append(B * T * iters / sec)
                     m.eval()
                     with torch.inference_mode():
-                        t0 = time.perf_counter()
-                        for _ in range(iters):
-                            m(ids)
-                        infer[k].append(B * T * iters / (time.perf_counter() - t0))
+                        sec = _timed(lambda: m(ids), n_infer)
+                    infer[k].append(B * T * n_infer / sec)
             bases = {"train_vs_torch": (train, "torch.nn"), "infer_vs_torch": (infer, "torch.nn"),
                      "train_vs_assignment": (train, "assignment")}
             for k, m in models.items():
                 m.train()
-                row = {"cell": cell, **shape, "impl": k,
-                       "train_tok_s": statistics.median(train[k]),
+                row = {"cell": cell, **shape, "train": trains, "impl": k,
+                       "train_tok_s": statistics.median(train[k]) if trains else None,
                        "infer_tok_s": statistics.median(infer[k]),
-                       "saved_mb": saved_bytes(m, ids, y) / 2**20,
+                       "infer_ms": 1000 * B * T / statistics.median(infer[k]),
+                       "saved_mb": saved_bytes(m, ids, y) / 2**20 if trains else None,
                        "rounds": {"train_tok_s": train[k], "infer_tok_s": infer[k]},
                        "ratios": {}}
                 for name, (times, base) in bases.items():
-                    if base in times:   # paired: this variant and the base, round by round
+                    if base in times and times[k]:   # paired: this variant and the base, per round
                         ratio = _spread([a / b for a, b in zip(times[k], times[base])])
                         row["ratios"][name] = ratio
                         row[name] = ratio["median"]
                 rows.append(row)
-            log(table([r for r in rows if r["cell"] == cell and r["steps"] == T
-                       and r["hidden"] == H]))
+            log(table([r for r in rows if r["cell"] == cell and all(
+                r[key] == shape[key] for key in SHAPE_KEYS)]))
     return rows
 
 
@@ -222,52 +265,66 @@ def _ratio(r: dict, name: str) -> str:
     return f"{x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f})"
 
 
+def _num(x, fmt: str, unit: str = "") -> str:
+    return "-" if x is None else f"{x:{fmt}}{unit}"
+
+
 def table(rows: list[dict]) -> str:
     r0 = rows[0]
+    what = "" if r0.get("train", True) else "inference only; "
     lines = [f"{r0['cell'].upper()}  batch {r0['batch']}, {r0['steps']} steps, embedding "
              f"{r0['embed']}, hidden {r0['hidden']}, {torch.get_num_threads()} threads; "
-             "ratios: median of the per-round ratios (lowest-highest round)",
+             f"{what}ratios: median of the per-round ratios (lowest-highest round)",
              "| implementation | train tok/s | vs torch.nn | vs assignment | infer tok/s "
-             "| vs torch.nn | saved for backward |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| vs torch.nn | infer ms/batch | saved for backward |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['impl']} | {r['train_tok_s']:,.0f} | {_ratio(r, 'train_vs_torch')} | "
-                     f"{_ratio(r, 'train_vs_assignment')} | {r['infer_tok_s']:,.0f} | "
-                     f"{_ratio(r, 'infer_vs_torch')} | {r['saved_mb']:.1f} MB |")
+        lines.append(f"| {r['impl']} | {_num(r['train_tok_s'], ',.0f')} | "
+                     f"{_ratio(r, 'train_vs_torch')} | {_ratio(r, 'train_vs_assignment')} | "
+                     f"{r['infer_tok_s']:,.0f} | {_ratio(r, 'infer_vs_torch')} | "
+                     f"{r['infer_ms']:.2f} | {_num(r['saved_mb'], '.1f', ' MB')} |")
     return "\n".join(lines)
 
 
-def check_targets(rows: list[dict], targets=TARGETS, shape: dict | None = None,
+def check_targets(rows: list[dict], targets=None, shapes: dict | None = None,
                   impl: str = "fast") -> list[dict]:
-    """Each target whose row was measured (at ``shape``, default the assignment's):
-    met only if the *lowest* round clears it (a median that clears it while some
-    rounds do not is reported as not met)."""
-    shape = SHAPES[0] if shape is None else shape
+    """Each target (default :data:`TARGETS`) whose cell was measured at its shape (named
+    in ``shapes``, default :data:`SHAPES`): met only if the *lowest* round clears it (a
+    median that clears it while some rounds do not is reported as not met)."""
+    targets = TARGETS if targets is None else targets
+    shapes = SHAPES if shapes is None else shapes
     out = []
-    for cell, name, target in targets:
+    for t in map(lambda t: Target(*t), targets):
+        shape = {k: shapes[t.shape][k] for k in SHAPE_KEYS}
         for r in rows:
-            if (r["cell"], r["impl"]) == (cell, impl) and all(
+            if (r["cell"], r["impl"]) == (t.cell, impl) and all(
                     r[k] == shape[k] for k in SHAPE_KEYS):
-                x = r["ratios"].get(name)   # None: the base variant did not run
-                out.append({"cell": cell, "ratio": name, "target": target, **shape,
+                x = r["ratios"].get(t.ratio)   # None: the base variant did not run
+                out.append({"cell": t.cell, "ratio": t.ratio, "target": t.target,
+                            "shape": t.shape, "issue": t.issue, **shape,
                             "median": x and x["median"], "min": x and x["min"],
-                            "max": x and x["max"], "met": x is not None and x["min"] >= target})
+                            "max": x and x["max"], "rounds": x and x["rounds"],
+                            "met": x is not None and x["min"] >= t.target})
     return out
 
 
 def targets_text(results: list[dict]) -> str:
     lines = []
     for t in results:
+        head = (f"{t['cell'].upper()} fast {RATIO_NAMES[t['ratio']]} at {t['shape']} "
+                f"(batch {t['batch']}, {t['steps']} steps, hidden {t['hidden']}; "
+                f"issue {t['issue']})")
         if t["min"] is None:
-            lines.append(f"{t['cell'].upper()} fast {RATIO_NAMES[t['ratio']]}: not measured "
-                         f"(its base did not run: the assignment's skeletons are read from "
-                         f"the repository root); target {t['target']}x")
+            base = ("the assignment's skeletons are read from the repository root"
+                    if t["ratio"] == "train_vs_assignment" else "this shape times inference only")
+            lines.append(f"{head}: not measured (its base did not run: {base}); "
+                         f"target {t['target']}x")
             continue
         verdict = ("met: every round clears it" if t["met"] else
                    f"not met: lowest round {t['min']:.2f}x < {t['target']}x")
-        lines.append(f"{t['cell'].upper()} fast {RATIO_NAMES[t['ratio']]}: "
-                     f"median {t['median']:.2f}x, rounds {t['min']:.2f}-{t['max']:.2f}x; "
-                     f"target {t['target']}x: {verdict}")
+        rounds = " ".join(f"{x:.2f}" for x in t["rounds"])
+        lines.append(f"{head}: median {t['median']:.2f}x, rounds {t['min']:.2f}-{t['max']:.2f}x "
+                     f"[{rounds}]; target {t['target']}x: {verdict}")
     return "\n".join(lines)
 
 

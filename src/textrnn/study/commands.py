@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..cli import _data_spec, _log, _settings, add_run_options, add_settings
 from ..config import MODELS, PRESET_NAMES
+from ..errors import TextrnnError
 
 
 def add_compare(sub) -> None:
@@ -61,6 +62,10 @@ def add_bench(sub) -> None:
                    help="cells to benchmark (gru rnn)")
     p.add_argument("--quick", action="store_true",
                    help="only the assignment's shape (batch 32, 100 steps, hidden 128)")
+    p.add_argument("--shapes", nargs="+", choices=("assignment", "long", "latency"),
+                   help="shapes to time (default all): assignment = batch 32, 100 steps, "
+                        "hidden 128; long = batch 32, 400 steps, hidden 256; latency = "
+                        "batch 1, 400 steps, hidden 128, inference only")
     p.add_argument("--rounds", type=int, default=5,
                    help="interleaved timing rounds; ratios are taken per round (5)")
     p.add_argument("--iters", type=int, default=3,
@@ -79,7 +84,12 @@ def cmd_bench(args) -> None:
     import sys
 
     from . import bench
-    shapes = bench.SHAPES[:1] if args.quick else bench.SHAPES
+    if args.shapes and len(set(args.shapes)) != len(args.shapes):
+        raise TextrnnError(f"--shapes: repeated shape in {' '.join(args.shapes)}")
+    if args.quick and args.shapes:
+        raise TextrnnError("--quick is --shapes assignment: give one of them")
+    names = ["assignment"] if args.quick else args.shapes or list(bench.SHAPES)
+    shapes = [bench.SHAPES[n] for n in names]
     bench.check_options(shapes, args.cells, args.rounds, args.iters)
     out = sys.stderr if args.json else sys.stdout
     say = lambda t: print(t, file=out, flush=True)  # noqa: E731
@@ -90,7 +100,7 @@ def cmd_bench(args) -> None:
     targets = bench.check_targets(rows)
     if targets:
         say(bench.targets_text(targets))
-    result = {"environment": env, "rounds": args.rounds, "iters": args.iters,
+    result = {"environment": env, "shapes": names, "rounds": args.rounds, "iters": args.iters,
               "rows": rows, "targets": targets}
     if args.full_run:
         for model in args.cells:
