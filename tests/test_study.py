@@ -466,3 +466,33 @@ def test_profile_benchmark_runs_at_a_tiny_size(capsys, extra):
     assert "Self CPU" in out and "threads" in out
     assert ("per forward" in out and "RNN equations" in out) if extra else (
         "per training step" in out and "GRU equations" in out)
+
+
+def test_compare_reuse_reads_back_finished_runs_and_retrains_changed_ones(tiny_csv, tmp_path,
+                                                                          monkeypatch):
+    data = DataSpec(path=str(tiny_csv))
+    kw = dict(out=tmp_path / "runs", results=tmp_path / "results", log=lambda s: None,
+              folds=3, baseline=False, **TINY)
+    first = run_compare(["gru"], ["default"], data, ("split", "cv"), seeds=(3,), **kw)
+    import textrnn.study.compare as compare_module
+    trained = []
+    real = compare_module.train_run
+    monkeypatch.setattr(compare_module, "train_run",
+                        lambda cfg, *a, **k: trained.append(cfg) or real(cfg, *a, **k))
+    again = run_compare(["gru"], ["default"], data, ("split", "cv"), seeds=(3,), reuse=True, **kw)
+    assert trained == []                                  # every run read back
+    assert again["summary"] == first["summary"]
+    # another fold count changes the cv folds' sizes, a setting changes every run: trained
+    run_compare(["gru"], ["default"], data, ("cv",), seeds=(3,), reuse=True,
+                **{**kw, "folds": 4})
+    assert len(trained) == 4
+    trained.clear()
+    run_compare(["gru"], ["default"], data, ("split",), seeds=(3,), reuse=True,
+                **{**kw, "hidden_size": 5})
+    assert len(trained) == 1 and trained[0].hidden_size == 5
+    # a half-written run directory is trained again, not read
+    (tmp_path / "runs" / "split" / "gru-default-seed3" / "metrics.json").write_text("{")
+    trained.clear()
+    run_compare(["gru"], ["default"], data, ("split",), seeds=(3,), reuse=True,
+                **{**kw, "hidden_size": 5})
+    assert len(trained) == 1

@@ -30,6 +30,9 @@ def add_compare(sub) -> None:
                    help="number of cross-validation folds for the cv protocol (5)")
     p.add_argument("--seeds", nargs="+", type=int, default=[42],
                    help="training seeds, one run each (for split and dedupe; 42)")
+    p.add_argument("--reuse", action="store_true",
+                   help="read back runs already finished in --out with the same settings and "
+                        "data instead of training them again (to go on after a stop)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the TF-IDF + linear SVM baseline on the same splits (on)")
     add_settings(p, skip=("model", "preset", "seed"))
@@ -47,7 +50,8 @@ def cmd_compare(args) -> None:
                  if v is not None}
     result = run_compare(args.models, args.presets, _data_spec(args), args.protocols, args.seeds,
                          args.baseline, args.out, resolve_device(args.device), not args.quiet,
-                         _log, args.results, folds=args.folds, **overrides)
+                         _log, args.results, folds=args.folds, reuse=args.reuse,
+                         **overrides)
     print(table(result["summary"]))
     print(f"({result['seconds']:.0f} s; table in {Path(args.results) / 'compare.md'} and "
           f"compare.json)")

@@ -9,9 +9,10 @@ Protocols (each row is the mean and spread over its runs):
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .baselines import baseline_run
 from ..checkpoint import write_atomic, write_json
-from ..config import MODELS, PRESETS, preset
+from ..config import MODELS, PRESETS, Config, preset
 from ..errors import TextrnnError
 from ..runs import DataSpec, train_run
 
@@ -77,11 +78,16 @@ def check_options(models, presets, protocols, seeds, folds: int) -> None:
 def run_compare(models, presets, data: DataSpec, protocols=("split",), seeds=(42,),
                 baseline: bool = True, out: str | Path = "runs", device: str = "cpu",
                 verbose: bool = False, log=print, results: str | Path = "results",
-                folds: int = 5, **overrides) -> dict:
+                folds: int = 5, reuse: bool = False, **overrides) -> dict:
     """Train every model x preset (and the baseline) under each protocol, write
     ``results/compare.json`` (summary and per-run records) and ``compare.md``.
     ``split`` and ``dedupe`` train once per seed; ``cv`` once per fold, with the first
-    seed. Every option is checked, and the cv folds made, before the first run."""
+    seed. Every option is checked, and the cv folds made, before the first run.
+
+    With ``reuse``, a run whose directory already holds a finished run of the same
+    settings on the same data (:func:`finished_run`) is read back instead of trained
+    again: a long comparison that was stopped goes on where it was, and a protocol can
+    be added to a finished one."""
     check_options(models, presets, protocols, seeds, folds)
     for preset_name in presets:      # bad overrides: one error now, not after hours
         for model in models:
@@ -102,10 +108,14 @@ def run_compare(models, presets, data: DataSpec, protocols=("split",), seeds=(42
                 for model in models:
                     cfg = preset(preset_name, model, **{**overrides, "seed": seed})
                     d = out / protocol / f"{model}-{preset_name}-{tag}"
-                    m = train_run(cfg, spec, d, device, verbose, log, splits=splits)
+                    m = finished_run(d, cfg, spec, splits) if reuse else None
+                    again = m is not None
+                    if m is None:
+                        m = train_run(cfg, spec, d, device, verbose, log, splits=splits)
                     runs.append({"protocol": protocol, "run": tag, "dir": str(d), **m})
                     log(f"[{protocol} {tag}] {model}/{preset_name}: test accuracy "
-                        f"{100 * m['test']['accuracy']:.2f}%  ({m['train_seconds']:.0f} s)")
+                        f"{100 * m['test']['accuracy']:.2f}%  ({m['train_seconds']:.0f} s"
+                        f"{', reused' if again else ''})")
             if baseline:
                 d = out / protocol / f"tfidf-svm-{tag}"
                 m = baseline_run(spec, d, seed, log=lambda s: None, splits=splits)
@@ -117,6 +127,24 @@ def run_compare(models, presets, data: DataSpec, protocols=("split",), seeds=(42
     write_json(results / "compare.json", result)
     write_atomic(results / "compare.md", lambda p: p.write_text(table(summary) + "\n"))
     return result
+
+
+def finished_run(d: Path, cfg: Config, data: DataSpec, splits: dict | None) -> dict | None:
+    """``d``'s metrics if it holds a finished run of exactly ``cfg`` on ``data`` (and,
+    for a cv fold, a split of the same sizes), else None: anything missing, unreadable
+    or different means the run is trained again."""
+    try:
+        saved = json.loads((d / "config.json").read_text())["config"]
+        m = json.loads((d / "metrics.json").read_text())
+        same = Config.from_dict(saved) == cfg
+        spec = asdict(replace(data, val_size=cfg.val_fraction))
+        same &= {k: m["data"].get(k) for k in spec} == spec
+        if splits is not None:
+            same &= m["data"]["sizes"] == {k: len(v) for k, v in splits.items()}
+        m["test"]["accuracy"], m["val"]["accuracy"], m["train_seconds"]  # noqa: B018
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return m if same else None
 
 
 def _slim(r: dict) -> dict:
