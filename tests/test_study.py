@@ -407,20 +407,25 @@ def test_bench_run_checks_its_options_too():
         bench.run([{**SHAPE, "train": "no"}], ("gru",), rounds=1, iters=1)
 
 
-def test_dropout_benchmark_runs_at_a_tiny_size(capsys):
-    """benchmarks/dropout.py (the command behind layers.Dropout's docstring) runs."""
+def run_benchmark(name: str, *argv: str) -> int:
+    """Run ``benchmarks/name`` as its command line would, in this process; its exit code."""
     import runpy
     import sys
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dropout.py"
-    argv = sys.argv
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / name
+    saved = sys.argv
     try:
-        sys.argv = [str(path), "--batch", "2", "--steps", "3", "--dim", "4", "--repeat", "1",
-                    "--rounds", "1"]
+        sys.argv = [str(path), *argv]
         with pytest.raises(SystemExit) as e:
             runpy.run_path(str(path), run_name="__main__")
     finally:
-        sys.argv = argv
-    assert e.value.code == 0
+        sys.argv = saved
+    return e.value.code
+
+
+def test_dropout_benchmark_runs_at_a_tiny_size(capsys):
+    """benchmarks/dropout.py (the command behind layers.Dropout's docstring) runs."""
+    assert run_benchmark("dropout.py", "--batch", "2", "--steps", "3", "--dim", "4",
+                         "--repeat", "1", "--rounds", "1") == 0
     out = capsys.readouterr().out
     assert "2 x 3 x 4" in out and "threads" in out
     assert "torch nn.Dropout" in out and "textrnn Dropout" in out
@@ -450,18 +455,8 @@ def test_run_compare_checks_its_options_before_any_run(tiny_csv, tmp_path):
 def test_profile_benchmark_runs_at_a_tiny_size(capsys, extra):
     """benchmarks/profile_gru.py (the profile behind docs/speed.md) runs, training and
     inference, GRU and RNN."""
-    import runpy
-    import sys
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_gru.py"
-    argv = sys.argv
-    try:
-        sys.argv = [str(path), "--steps", "3", "--embed", "4", "--hidden", "4", "--iters", "1",
-                    *extra]
-        with pytest.raises(SystemExit) as e:
-            runpy.run_path(str(path), run_name="__main__")
-    finally:
-        sys.argv = argv
-    assert e.value.code == 0
+    assert run_benchmark("profile_gru.py", "--steps", "3", "--embed", "4", "--hidden", "4",
+                         "--iters", "1", *extra) == 0
     out = capsys.readouterr().out
     assert "Self CPU" in out and "threads" in out
     assert ("per forward" in out and "RNN equations" in out) if extra else (
