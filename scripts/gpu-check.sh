@@ -38,7 +38,7 @@ python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_layers.py
 
 python3 -m textrnn bench --device cuda --rounds 5 --json 2> "$out/bench-cuda.txt" > "$out/bench-cuda.json"
 cat "$out/bench-cuda.txt"
-TEXTRNN_NATIVE=0 python3 -m textrnn bench --device cuda --rounds 3 2>&1 | tee "$out/bench-python-loops.txt"
+TEXTRNN_NATIVE=0 python3 -m textrnn bench --device cuda --shapes assignment latency --rounds 3 2>&1 | tee "$out/bench-python-loops.txt"
 
 if [ -n "$bbc" ]; then
   {
