@@ -56,16 +56,8 @@ def native_available() -> bool:
         _native_state = False
         if os.environ.get("TEXTRNN_NATIVE", "1") != "0":
             try:
-                from torch.utils.cpp_extension import _get_build_directory, load
-                src = Path(__file__).with_name("csrc") / "recurrent.cpp"
                 if not hasattr(torch.ops.textrnn, "gru_forward"):
-                    build_dir = Path(_get_build_directory(_NATIVE, False))
-                    if not (build_dir / f"{_NATIVE}.so").exists():
-                        print("textrnn: compiling the native recurrence (first use only; cached afterwards)",
-                              file=sys.stderr, flush=True)
-                    with _build_lock(build_dir):
-                        load(_NATIVE, [str(src)], extra_cflags=_cflags(),
-                             is_python_module=False, verbose=False)
+                    _build(_NATIVE, "recurrent.cpp", "native recurrence", extra_cflags=_cflags())
                 _native_state = True
             except Exception as e:  # no compiler, no headers: the Python loops still work
                 warnings.warn(f"native recurrence unavailable, using Python loops "
@@ -75,27 +67,67 @@ def native_available() -> bool:
 
 def cuda_loops_available() -> bool:
     """Build (first time only: an nvcc compile of ``csrc/recurrent_cuda.cu``, then cached)
-    and load the CUDA step loops; False where there is no CUDA device or no nvcc."""
+    and load the CUDA step loops; False where there is no CUDA device or no nvcc. The
+    build links cuBLAS; where no cuBLAS library can be found or linked, it is built again
+    with torch's own products (``TEXTRNN_ATEN_MM``) instead."""
     global _cuda_state
     if _cuda_state is None:
         _cuda_state = False
         if os.environ.get("TEXTRNN_NATIVE", "1") != "0" and torch.cuda.is_available():
-            try:
-                from torch.utils.cpp_extension import _get_build_directory, load
-                src = Path(__file__).with_name("csrc") / "recurrent_cuda.cu"
-                if not hasattr(torch.ops.textrnn_cuda, "gru_forward"):
-                    build_dir = Path(_get_build_directory(_CUDA, False))
-                    if not (build_dir / f"{_CUDA}.so").exists():
-                        print("textrnn: compiling the CUDA recurrence (first use only; cached "
-                              "afterwards)", file=sys.stderr, flush=True)
-                    with _build_lock(build_dir):
-                        load(_CUDA, [str(src)], extra_cflags=["-O3"],
-                             extra_cuda_cflags=["-O3"], is_python_module=False, verbose=False)
+            if hasattr(torch.ops.textrnn_cuda, "gru_forward"):
                 _cuda_state = True
-            except Exception as e:  # no nvcc, no headers: the Python loops still work
-                warnings.warn(f"CUDA recurrence unavailable, using Python loops "
-                              f"({str(e).splitlines()[0][:120]})", stacklevel=2)
+                return True
+            errors = []
+            for name, defines, ldflags in ((_CUDA, [], _cublas_ldflags()),
+                                           (_CUDA + "_aten", ["-DTEXTRNN_ATEN_MM"], [])):
+                if ldflags is None:
+                    errors.append(f"{name}: no libcublas found")
+                    continue
+                try:
+                    _build(name, "recurrent_cuda.cu", "CUDA recurrence",
+                           extra_cflags=["-O3", *defines],
+                           extra_cuda_cflags=["-O3", *defines], extra_ldflags=ldflags)
+                    _cuda_state = True
+                    break
+                except Exception as e:  # no nvcc, no headers: the Python loops still work
+                    cause = f" ({e.__cause__})" if e.__cause__ else ""
+                    errors.append(f"{name}: {str(e).splitlines()[0][:200]}{cause}")
+            if not _cuda_state:
+                warnings.warn("CUDA recurrence unavailable, using Python loops: "
+                              + "; ".join(errors), stacklevel=2)
     return _cuda_state
+
+
+def _build(name: str, source: str, what: str, **flags) -> None:
+    """Compile ``csrc/<source>`` into the extension ``name`` (cached by torch's builder
+    under its build directory) and load it, one build at a time."""
+    from torch.utils.cpp_extension import _get_build_directory, load
+    build_dir = Path(_get_build_directory(name, False))
+    if not (build_dir / f"{name}.so").exists():
+        print(f"textrnn: compiling the {what} (first use only; cached afterwards)",
+              file=sys.stderr, flush=True)
+    with _build_lock(build_dir):
+        load(name, [str(Path(__file__).with_name("csrc") / source)], is_python_module=False,
+             verbose=False, **flags)
+
+
+def _cublas_ldflags() -> list[str] | None:
+    """How to link cuBLAS: the toolkit's libcublas (CUDA_HOME/lib64), else the one that
+    torch's wheel brings (nvidia/*/lib), by full path; None if neither is there."""
+    import glob
+    from torch.utils.cpp_extension import CUDA_HOME
+    dirs = [f"{CUDA_HOME}/lib64", f"{CUDA_HOME}/lib"] if CUDA_HOME else []
+    try:
+        import nvidia
+        dirs += [str(Path(p) / "*" / "lib") for p in nvidia.__path__]
+    except ImportError:
+        pass
+    for d in dirs:
+        found = sorted(glob.glob(f"{d}/libcublas.so*"), key=len)
+        if found:
+            return [f"-L{Path(found[0]).parent}", "-lcublas"] if found[0].endswith(".so") \
+                else [found[0]]
+    return None
 
 
 def step_loops(t: Tensor):

@@ -20,9 +20,9 @@
 // transposed problem: C = A op(W)  <=>  C^T = op(W)^T A^T.
 
 #include <ATen/ATen.h>
-#include <ATen/cuda/CUDABlas.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <cublas_v2.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -31,13 +31,49 @@ using at::Tensor;
 
 namespace {
 
+// The step products. By default cuBLAS itself, on torch's handle for the current
+// stream (torch does not export its own gemm wrappers to extensions); built with
+// TEXTRNN_ATEN_MM, torch's mm_out on views of the same memory instead (a fallback for
+// a toolkit whose cuBLAS cannot be linked; a few microseconds more per product).
+struct Blas {
+  cublasHandle_t handle = nullptr;
+  at::TensorOptions opts;
+  explicit Blas(const Tensor& like) : opts(like.options()) {
+#ifndef TEXTRNN_ATEN_MM
+    handle = at::cuda::getCurrentCUDABlasHandle();   // bound to the current stream
+#endif
+  }
+};
+
+inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, int m, int n, int k,
+                           const float* alpha, const float* A, int lda, const float* B,
+                           int ldb, const float* beta, float* C, int ldc) {
+  return cublasSgemm(h, ta, CUBLAS_OP_N, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, int m, int n, int k,
+                           const double* alpha, const double* A, int lda, const double* B,
+                           int ldb, const double* beta, double* C, int ldc) {
+  return cublasDgemm(h, ta, CUBLAS_OP_N, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 // C (rows x cols, ldc) = A (rows x inner, lda) · op(W) + beta C, with op(W) = W^T when
 // w_t (W: cols x inner, ldw) else W (W: inner x cols, ldw). All row-major.
 template <typename T>
-void mm(bool w_t, int64_t rows, int64_t cols, int64_t inner, const T* A, int64_t lda,
-        const T* W, int64_t ldw, T beta, T* C, int64_t ldc) {
-  at::cuda::blas::gemm<T>(w_t ? 't' : 'n', 'n', cols, rows, inner, T(1), W, ldw, A, lda,
-                          beta, C, ldc);
+void mm(const Blas& blas, bool w_t, int64_t rows, int64_t cols, int64_t inner, const T* A,
+        int64_t lda, const T* W, int64_t ldw, T beta, T* C, int64_t ldc) {
+#ifdef TEXTRNN_ATEN_MM
+  auto a = at::from_blob(const_cast<T*>(A), {rows, inner}, {lda, 1}, blas.opts);
+  auto w = w_t ? at::from_blob(const_cast<T*>(W), {cols, inner}, {ldw, 1}, blas.opts).t()
+               : at::from_blob(const_cast<T*>(W), {inner, cols}, {ldw, 1}, blas.opts);
+  auto c = at::from_blob(C, {rows, cols}, {ldc, 1}, blas.opts);
+  if (beta == T(0)) at::mm_out(c, a, w);
+  else at::addmm_out(c, c, a, w, beta, 1);
+#else
+  const T one(1);
+  const auto status = gemm(blas.handle, w_t ? CUBLAS_OP_T : CUBLAS_OP_N, int(cols), int(rows),
+                           int(inner), &one, W, int(ldw), A, int(lda), &beta, C, int(ldc));
+  TORCH_CHECK(status == CUBLAS_STATUS_SUCCESS, "textrnn CUDA loops: cuBLAS error ", int(status));
+#endif
 }
 
 template <typename T> __device__ __forceinline__ T sigmoid(T x) { return T(1) / (T(1) + exp(-x)); }
@@ -156,6 +192,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tens
   auto S = at::empty({B, 2 * H}, xp.options());
   if (T * B * H == 0) return {hs, zr, hh, rh};
   const auto stream = at::cuda::getCurrentCUDAStream();
+  const Blas blas(xp);
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward_cuda", [&] {
     using T_ = scalar_t;
     const T_ *X = xp.data_ptr<T_>(), *Uzr = U_zr.data_ptr<T_>(), *Uh = U_h.data_ptr<T_>();
@@ -168,11 +205,11 @@ std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tens
       T_ *zr_t = ZR + k * B * 2 * H, *hh_t = HH + k * B * H, *rh_t = RH + k * B * H;
       T_* h_t = Hs + t * B * H;
       const T_* x_t = X + t * B * 3 * H;
-      mm<T_>(true, B, 2 * H, H, h, H, Uzr, H, T_(0), s, 2 * H);              // h U_zr^T
+      mm<T_>(blas, true, B, 2 * H, H, h, H, Uzr, H, T_(0), s, 2 * H);              // h U_zr^T
       gru_gates<T_><<<blocks(B * 2 * H), kThreads, 0, stream>>>(
           B, H, s, x_t, h, M ? M + t * B : nullptr, zr_t, rh_t);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      mm<T_>(true, B, H, H, rh_t, H, Uh, H, T_(0), s, H);                    // (r ⊙ h) U_h^T
+      mm<T_>(blas, true, B, H, H, rh_t, H, Uh, H, T_(0), s, H);                    // (r ⊙ h) U_h^T
       gru_state<T_><<<blocks(B * H), kThreads, 0, stream>>>(B, H, s, x_t, h, zr_t, hh_t, h_t);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       h = h_t;
@@ -195,6 +232,7 @@ std::vector<Tensor> gru_backward(const Tensor& grad_hs_, const Tensor& h0_, cons
   auto drh = at::empty({B, H}, grad_hs.options());
   if (T * B * H == 0) return {da, g};
   const auto stream = at::cuda::getCurrentCUDAStream();
+  const Blas blas(grad_hs);
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "gru_backward_cuda", [&] {
     using T_ = scalar_t;
     const T_ *G = grad_hs.data_ptr<T_>(), *Hs = hs.data_ptr<T_>(), *ZR = zr.data_ptr<T_>();
@@ -207,10 +245,10 @@ std::vector<Tensor> gru_backward(const Tensor& grad_hs_, const Tensor& h0_, cons
       gru_back_zh<T_><<<blocks(B * H), kThreads, 0, stream>>>(
           B, H, G + t * B * H, zr_t, hh_t, hp, g_, da_t);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      mm<T_>(false, B, H, H, da_t + 2 * H, 3 * H, Uh, H, T_(0), d, H);       // drh = da_h U_h
+      mm<T_>(blas, false, B, H, H, da_t + 2 * H, 3 * H, Uh, H, T_(0), d, H);       // drh = da_h U_h
       gru_back_r<T_><<<blocks(B * H), kThreads, 0, stream>>>(B, H, d, zr_t, hp, g_, da_t);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      mm<T_>(false, B, H, 2 * H, da_t, 3 * H, Uzr, H, T_(1), g_, H);         // g += da_zr U_zr
+      mm<T_>(blas, false, B, H, 2 * H, da_t, 3 * H, Uzr, H, T_(1), g_, H);         // g += da_zr U_zr
     }
   });
   return {da, g};
@@ -228,6 +266,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tens
   auto y = mask.defined() ? at::empty({T, B, H}, xp.options()) : hs;
   if (T * B * H == 0) return {hs, y};
   const auto stream = at::cuda::getCurrentCUDAStream();
+  const Blas blas(xp);
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnn_forward_cuda", [&] {
     using T_ = scalar_t;
     const T_ *X = xp.data_ptr<T_>(), *W = W_h.data_ptr<T_>(), *M = ptr_or_null<T_>(mask);
@@ -235,7 +274,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tens
     const T_* h = h0.data_ptr<T_>();
     for (int64_t t = 0; t < T; ++t) {
       T_ *y_t = Y + t * B * H, *h_t = Hs + t * B * H;
-      mm<T_>(true, B, H, H, h, H, W, H, T_(0), y_t, H);                      // h W_h^T
+      mm<T_>(blas, true, B, H, H, h, H, W, H, T_(0), y_t, H);                      // h W_h^T
       rnn_step<T_><<<blocks(B * H), kThreads, 0, stream>>>(
           B, H, X + t * B * H, h, M ? M + t * B : nullptr, y_t, h_t);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -256,6 +295,7 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_hs_, const Tensor& y_,
   auto g = at::zeros({B, H}, grad_hs.options());
   if (T * B * H == 0) return {da, g};
   const auto stream = at::cuda::getCurrentCUDAStream();
+  const Blas blas(grad_hs);
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "rnn_backward_cuda", [&] {
     using T_ = scalar_t;
     const T_ *G = grad_hs.data_ptr<T_>(), *Y = y.data_ptr<T_>(), *W = W_h.data_ptr<T_>();
@@ -265,7 +305,7 @@ std::vector<Tensor> rnn_backward(const Tensor& grad_hs_, const Tensor& y_,
       rnn_back_step<T_><<<blocks(B * H), kThreads, 0, stream>>>(
           B, H, G + t * B * H, Y + t * B * H, M ? M + t * B : nullptr, g_, D + t * B * H);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      mm<T_>(false, B, H, H, D + t * B * H, H, W, H, M ? T_(1) : T_(0), g_, H);  // g (+)= da W_h
+      mm<T_>(blas, false, B, H, H, D + t * B * H, H, W, H, M ? T_(1) : T_(0), g_, H);  // g (+)= da W_h
     }
   });
   return {da, g};
