@@ -6,10 +6,10 @@
 # 2. runs the CUDA tests (tests/test_cuda.py and the CUDA test of tests/test_layers.py);
 # 3. textrnn bench --device cuda: the fast path (its CUDA loops) against cuDNN's
 #    torch.nn.GRU / RNN, the assignment's loop and the autograd loops, all on the GPU;
-# 4. the same with TEXTRNN_NATIVE=0: the fast path's Python loops on CUDA (what ran on
-#    CUDA before the CUDA loops), against the same cuDNN;
-# 5. with BBC_CSV: a default GRU training on the GPU (textrnn train --device cuda), then
-#    one epoch under torchrun (nccl, one process).
+# 4. with BBC_CSV: a default GRU training on the GPU (textrnn train --device cuda), then
+#    one epoch under torchrun (nccl, one process);
+# 5. textrnn bench with TEXTRNN_NATIVE=0: the fast path's Python loops on CUDA (what ran
+#    on CUDA before the CUDA loops), against the same cuDNN.
 # Everything it prints lands in OUT_DIR (8 files). Uses the python3 on the PATH, which
 # must hold torch with CUDA; textrnn is installed into it (no dependencies fetched).
 set -uo pipefail
@@ -38,7 +38,6 @@ python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_layers.py
 
 python3 -m textrnn bench --device cuda --rounds 5 --json 2> "$out/bench-cuda.txt" > "$out/bench-cuda.json"
 cat "$out/bench-cuda.txt"
-TEXTRNN_NATIVE=0 python3 -m textrnn bench --device cuda --shapes assignment latency --rounds 3 2>&1 | tee "$out/bench-python-loops.txt"
 
 if [ -n "$bbc" ]; then
   {
@@ -56,3 +55,5 @@ print('train_seconds', round(m['train_seconds'], 1), 'epochs', len(m['history'])
   } > "$out/train-bbc.txt" 2>&1
   cat "$out/train-bbc.txt"
 fi
+
+TEXTRNN_NATIVE=0 python3 -m textrnn bench --device cuda --shapes assignment latency --rounds 3 2>&1 | tee "$out/bench-python-loops.txt"
