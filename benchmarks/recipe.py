@@ -73,6 +73,10 @@ LEVERS: dict[str, dict] = {
     "bi max": {**B, "bidirectional": True, "pooling": "max", "steps": 1800},
     "bi max, 30000 words": {**B, "bidirectional": True, "pooling": "max", "steps": 1800,
                             "num_words": 30000},
+    # the default, its embedding started from word2vec trained on the training texts
+    # (textrnn.pretrain; gensim)
+    "bi max, 30000 words, word2vec": {**B, "bidirectional": True, "pooling": "max",
+                                      "steps": 1800, "num_words": 30000, "pretrain": "word2vec"},
 }
 
 # 20NG validation carves: 'latest' (the latest 15% of each group, as bydate's test is
