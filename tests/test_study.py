@@ -491,3 +491,24 @@ def test_compare_reuse_reads_back_finished_runs_and_retrains_changed_ones(tiny_c
     run_compare(["gru"], ["default"], data, ("split",), seeds=(3,), reuse=True,
                 **{**kw, "hidden_size": 5})
     assert len(trained) == 1
+
+
+def test_recipe_paired_differences_per_seed(tmp_path, capsys):
+    """benchmarks/recipe.py --paired: each lever's val per seed and its paired difference
+    against the reference lever (mean, standard error with ddof 1) from the stored runs."""
+    val = {"base": {1: 0.97, 2: 0.96, 3: 0.98}, "bi max": {1: 0.98, 2: 0.96, 3: 0.95}}
+    for lever, by_seed in val.items():
+        folder = tmp_path / "bbc" / lever.replace(" ", "_")
+        folder.mkdir(parents=True)
+        for seed, acc in by_seed.items():
+            (folder / f"rnn-seed{seed}.json").write_text(
+                json.dumps({"seed": seed, "val": {"accuracy": acc}}))
+    assert run_benchmark("recipe.py", "--runs", str(tmp_path), "--corpus", "bbc", "--cells",
+                         "rnn", "--paired", "base", "--lever", "bi max") == 0
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| b")}
+    d = np.array([1.0, 0.0, -3.0])
+    assert rows["base"][1:4] == ["97.00", "96.00", "98.00"]
+    assert rows["bi max"][4:7] == ["96.33", f"{d.mean():+.2f}",
+                                   f"{d.std(ddof=1) / np.sqrt(3):.2f}"]
+    assert rows["bi max"][7].strip(" |") == "+1.00 +0.00 -3.00"
