@@ -428,6 +428,8 @@ def test_device_cuda_without_cuda(cli, small_csv, tmp_path):
     assert not (tmp_path / "r").exists()
     r = cli("train", "--data", small_csv, "--device", "tpu", "--out", tmp_path / "r", *TINY)
     assert_one_error(r, "unknown device 'tpu'")
+    assert_one_error(cli("bench", "--quick", "--device", "cuda"), "cuda", "not available")
+    assert_one_error(cli("bench", "--quick", "--device", "tpu"), "unknown device 'tpu'")
 
 
 def test_bad_options_are_usage_errors(cli, small_csv, tmp_path):

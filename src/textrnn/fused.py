@@ -17,12 +17,15 @@ Masking: a padded step must leave the state unchanged. For the GRU that is a ste
 whose update gate is zero, so the mask is folded into ``z`` (``z <- z * m``) and the
 backward pass needs no mask at all (``z (1 - z) = 0`` where ``m = 0``).
 
-The step loops exist twice: here in Python (readable, runs on any device and dtype)
-and in ``csrc/recurrent.cpp`` (compiled on first use with torch's extension builder
-and cached), where a step is two BLAS calls on raw pointers and two fused, vectorised
-elementwise passes, and each thread runs the whole time loop for its own block of
-batch rows. float32/float64 CPU tensors use the C++ loops when they build;
-``TEXTRNN_NATIVE=0`` forces the Python ones.
+The step loops exist three times: here in Python (readable, runs on any device and
+dtype); in ``csrc/recurrent.cpp`` for CPU (compiled on first use with torch's extension
+builder and cached), where a step is two BLAS calls on raw pointers and two fused,
+vectorised elementwise passes, and each thread runs the whole time loop for its own
+block of batch rows; and in ``csrc/recurrent_cuda.cu`` for CUDA (built the same way
+with nvcc), where the time loop runs in C++ and a step is two cuBLAS products and two
+fused elementwise kernels (the Python loops launch about eight kernels per step, each
+behind the interpreter). float32/float64 tensors use the compiled loops of their device
+when they build (:func:`step_loops`); ``TEXTRNN_NATIVE=0`` forces the Python ones.
 
 The equations are those of :mod:`textrnn.cells`; tests hold this module to them in
 outputs and in every gradient, with and without the C++ loops.
@@ -40,7 +43,9 @@ import torch
 from torch import Tensor
 
 _native_state: bool | None = None
+_cuda_state: bool | None = None
 _NATIVE = "textrnn_recurrent"
+_CUDA = "textrnn_recurrent_cuda"
 
 
 def native_available() -> bool:
@@ -51,21 +56,92 @@ def native_available() -> bool:
         _native_state = False
         if os.environ.get("TEXTRNN_NATIVE", "1") != "0":
             try:
-                from torch.utils.cpp_extension import _get_build_directory, load
-                src = Path(__file__).with_name("csrc") / "recurrent.cpp"
                 if not hasattr(torch.ops.textrnn, "gru_forward"):
-                    build_dir = Path(_get_build_directory(_NATIVE, False))
-                    if not (build_dir / f"{_NATIVE}.so").exists():
-                        print("textrnn: compiling the native recurrence (first use only; cached afterwards)",
-                              file=sys.stderr, flush=True)
-                    with _build_lock(build_dir):
-                        load(_NATIVE, [str(src)], extra_cflags=_cflags(),
-                             is_python_module=False, verbose=False)
+                    _build(_NATIVE, "recurrent.cpp", "native recurrence", extra_cflags=_cflags())
                 _native_state = True
             except Exception as e:  # no compiler, no headers: the Python loops still work
                 warnings.warn(f"native recurrence unavailable, using Python loops "
                               f"({str(e).splitlines()[0][:120]})", stacklevel=2)
     return _native_state
+
+
+def cuda_loops_available() -> bool:
+    """Build (first time only: an nvcc compile of ``csrc/recurrent_cuda.cu``, then cached)
+    and load the CUDA step loops; False where there is no CUDA device or no nvcc. The
+    build links cuBLAS; where no cuBLAS library can be found or linked, it is built again
+    with torch's own products (``TEXTRNN_ATEN_MM``) instead."""
+    global _cuda_state
+    if _cuda_state is None:
+        _cuda_state = False
+        if os.environ.get("TEXTRNN_NATIVE", "1") != "0" and torch.cuda.is_available():
+            if hasattr(torch.ops.textrnn_cuda, "gru_forward"):
+                _cuda_state = True
+                return True
+            errors = []
+            for name, defines, ldflags in ((_CUDA, [], _cublas_ldflags()),
+                                           (_CUDA + "_aten", ["-DTEXTRNN_ATEN_MM"], [])):
+                if ldflags is None:
+                    errors.append(f"{name}: no libcublas found")
+                    continue
+                try:
+                    _build(name, "recurrent_cuda.cu", "CUDA recurrence",
+                           extra_cflags=["-O3", *defines],
+                           extra_cuda_cflags=["-O3", *defines], extra_ldflags=ldflags)
+                    _cuda_state = True
+                    break
+                except Exception as e:  # no nvcc, no headers: the Python loops still work
+                    cause = f" ({e.__cause__})" if e.__cause__ else ""
+                    errors.append(f"{name}: {str(e).splitlines()[0][:200]}{cause}")
+            if not _cuda_state:
+                warnings.warn("CUDA recurrence unavailable, using Python loops: "
+                              + "; ".join(errors), stacklevel=2)
+    return _cuda_state
+
+
+def _build(name: str, source: str, what: str, **flags) -> None:
+    """Compile ``csrc/<source>`` into the extension ``name`` (cached by torch's builder
+    under its build directory) and load it, one build at a time."""
+    from torch.utils.cpp_extension import _get_build_directory, load
+    build_dir = Path(_get_build_directory(name, False))
+    if not (build_dir / f"{name}.so").exists():
+        print(f"textrnn: compiling the {what} (first use only; cached afterwards)",
+              file=sys.stderr, flush=True)
+    with _build_lock(build_dir):
+        load(name, [str(Path(__file__).with_name("csrc") / source)], is_python_module=False,
+             verbose=False, **flags)
+
+
+def _cublas_ldflags() -> list[str] | None:
+    """How to link cuBLAS: the toolkit's libcublas (CUDA_HOME/lib64), else the one that
+    torch's wheel brings (nvidia/*/lib), by full path; None if neither is there."""
+    import glob
+    from torch.utils.cpp_extension import CUDA_HOME
+    dirs = [f"{CUDA_HOME}/lib64", f"{CUDA_HOME}/lib"] if CUDA_HOME else []
+    try:
+        import nvidia
+        dirs += [str(Path(p) / "*" / "lib") for p in nvidia.__path__]
+    except ImportError:
+        pass
+    for d in dirs:
+        found = sorted(glob.glob(f"{d}/libcublas.so*"), key=len)
+        if found:
+            return [f"-L{Path(found[0]).parent}", "-lcublas"] if found[0].endswith(".so") \
+                else [found[0]]
+    return None
+
+
+def step_loops(t: Tensor):
+    """The compiled step loops for ``t``'s device and dtype: ``torch.ops.textrnn`` (C++,
+    CPU), ``torch.ops.textrnn_cuda`` (CUDA), or None (the Python loops of this module:
+    another dtype or device, or the build failed). Both namespaces hold ``gru_forward``,
+    ``gru_backward``, ``rnn_forward`` and ``rnn_backward`` with the same signatures."""
+    if t.dtype not in (torch.float32, torch.float64):
+        return None
+    if t.device.type == "cpu":
+        return torch.ops.textrnn if native_available() else None
+    if t.device.type == "cuda":
+        return torch.ops.textrnn_cuda if cuda_loops_available() else None
+    return None
 
 
 @contextmanager
@@ -176,8 +252,9 @@ def gru_sequence(xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,
     keeping one step of gate buffers instead of T (inference)."""
     wants_grad = torch.is_grad_enabled() and any(
         t.requires_grad for t in (xp, h0, U_zr, U_h))
-    if not wants_grad and _use_native(xp):
-        return torch.ops.textrnn.gru_forward(xp, h0, U_zr, U_h, mask, False)[0]
+    ops = step_loops(xp)
+    if not wants_grad and ops is not None:
+        return ops.gru_forward(xp, h0, U_zr, U_h, mask, False)[0]
     return GRUSequence.apply(xp, h0, U_zr, U_h, mask)
 
 
@@ -192,8 +269,9 @@ class GRUSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,
                 mask: Tensor | None) -> Tensor:
-        if _use_native(xp):
-            hs, zr, hh, rh = torch.ops.textrnn.gru_forward(xp, h0, U_zr, U_h, mask, True)
+        ops = step_loops(xp)
+        if ops is not None:
+            hs, zr, hh, rh = ops.gru_forward(xp, h0, U_zr, U_h, mask, True)
             ctx.save_for_backward(h0, U_zr, U_h, hs, zr, hh, rh)
             return hs
         T, B, G = xp.shape
@@ -224,8 +302,9 @@ class GRUSequence(torch.autograd.Function):
         h0, U_zr, U_h, hs, zr, hh, rh = ctx.saved_tensors
         T, B, H = hs.shape
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
-        if _use_native(hs):   # computes the factors below inside its loop
-            da, dh = torch.ops.textrnn.gru_backward(grad_hs, h0, hs, zr, hh, U_zr, U_h)
+        ops = step_loops(hs)
+        if ops is not None:   # computes the factors below inside its loop
+            da, dh = ops.gru_backward(grad_hs, h0, hs, zr, hh, U_zr, U_h)
         else:
             z, r = zr[..., :H], zr[..., H:]
             # factors of each gradient that do not depend on it, for all steps at once
@@ -266,9 +345,10 @@ class RNNSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp: Tensor, h0: Tensor, W_h: Tensor, mask: Tensor | None) -> Tensor:
-        if _use_native(xp):
+        ops = step_loops(xp)
+        if ops is not None:
             m = mask.to(xp.dtype) if mask is not None else None
-            hs, y = torch.ops.textrnn.rnn_forward(xp, h0, W_h, m)
+            hs, y = ops.rnn_forward(xp, h0, W_h, m)
             ctx.save_for_backward(h0, W_h, hs, y, mask)
             return hs
         T, B, H = xp.shape
@@ -288,9 +368,10 @@ class RNNSequence(torch.autograd.Function):
     def backward(ctx, grad_hs: Tensor):
         h0, W_h, hs, y, mask = ctx.saved_tensors
         T, B, H = hs.shape
-        if _use_native(hs):
+        ops = step_loops(hs)
+        if ops is not None:
             m = mask.to(hs.dtype) if mask is not None else None
-            da, dh = torch.ops.textrnn.rnn_backward(grad_hs, y, m, W_h)
+            da, dh = ops.rnn_backward(grad_hs, y, m, W_h)
         else:
             d_fac = 1 - y * y                              # tanh'
             if mask is not None:

@@ -91,17 +91,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def environment() -> dict:
-    """What ran: the fast path's step loops (C++ or the Python fallback), threads, machine."""
-    native = fused.native_available()
-    return {"fast_loops": "C++" if native else "Python (C++ build unavailable)",
-            "native": native, "threads": torch.get_num_threads(), "cpu": cpu_model(),
-            "cpus": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
-            "python": platform.python_version()}
+def environment(device: str = "cpu") -> dict:
+    """What ran: the device, the fast path's step loops there (C++, CUDA or the Python
+    fallback), threads, machine (and the GPU's name on CUDA)."""
+    if device == "cpu":
+        native = fused.native_available()
+        loops = "C++" if native else "Python (C++ build unavailable)"
+    else:
+        native = fused.cuda_loops_available()
+        loops = "CUDA" if native else "Python (CUDA build unavailable)"
+    env = {"device": device, "fast_loops": loops, "native": native,
+           "threads": torch.get_num_threads(), "cpu": cpu_model(), "cpus": os.cpu_count(),
+           "machine": platform.machine(), "torch": torch.__version__,
+           "python": platform.python_version()}
+    if device != "cpu":
+        env.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version())
+    return env
 
 
 def describe(env: dict) -> str:
-    return (f"fast path: {env['fast_loops']} step loops | {env['threads']} threads | "
+    where = (f"{env['gpu']} (CUDA {env['cuda']}, cuDNN {env['cudnn']}) | host "
+             if env.get("device", "cpu") != "cpu" else "")
+    return (f"fast path: {env['fast_loops']} step loops | {where}{env['threads']} threads | "
             f"{env['cpu']} ({env['cpus']} CPUs, {env['machine']}) | torch {env['torch']}")
 
 
@@ -192,19 +204,25 @@ def _spread(xs: list[float]) -> dict:
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "rounds": xs}
 
 
-def _timed(fn: Callable[[], object], n: int) -> float:
+def _timed(fn: Callable[[], object], n: int, device: str = "cpu") -> float:
+    """Seconds for ``n`` calls; on CUDA, from an idle device to the last kernel's end
+    (launches are asynchronous)."""
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    sync()
     t0 = time.perf_counter()
     for _ in range(n):
         fn()
+    sync()
     return time.perf_counter() - t0
 
 
 def run(shapes=None, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
-        log: Callable[[str], None] = print) -> list[dict]:
+        log: Callable[[str], None] = print, device: str = "cpu") -> list[dict]:
     """Time every variant of each cell at each shape (default: all of :data:`SHAPES`);
     one row per variant. Throughputs are medians over rounds; each ratio
     (``train_vs_torch``, ...) is the median of the per-round ratios, with their spread
-    under ``ratios``. ``infer_ms`` is the median time of one forward of one batch."""
+    under ``ratios``. ``infer_ms`` is the median time of one forward of one batch. On
+    ``device='cuda'`` every variant runs on the GPU and torch.nn is cuDNN's."""
     shapes = list(SHAPES.values()) if shapes is None else shapes
     check_options(shapes, cells, rounds, iters)
     torch.manual_seed(0)
@@ -213,10 +231,10 @@ def run(shapes=None, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
         B, T, E, H = shape["batch"], shape["steps"], shape["embed"], shape["hidden"]
         trains = shape.get("train", True)
         n_infer = iters * -(-INFER_BATCHES // B)
-        ids = torch.randint(1, VOCAB, (B, T))
-        y = torch.randint(0, CLASSES, (B,))
+        ids = torch.randint(1, VOCAB, (B, T)).to(device)
+        y = torch.randint(0, CLASSES, (B,)).to(device)
         for cell in cells:
-            models = {k: make() for k, make in variants(cell, E, H).items()}
+            models = {k: make().to(device) for k, make in variants(cell, E, H).items()}
             opts = {k: torch.optim.Adam(m.parameters(), 1e-3, fused=True) for k, m in models.items()}
             train = {k: [] for k in models}
             infer = {k: [] for k in models}
@@ -229,11 +247,11 @@ def run(shapes=None, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
                 for k, m in models.items():
                     if trains:
                         m.train()
-                        sec = _timed(lambda: _train_step(m, opts[k], ids, y), iters)
+                        sec = _timed(lambda: _train_step(m, opts[k], ids, y), iters, device)
                         train[k].append(B * T * iters / sec)
                     m.eval()
                     with torch.inference_mode():
-                        sec = _timed(lambda: m(ids), n_infer)
+                        sec = _timed(lambda: m(ids), n_infer, device)
                     infer[k].append(B * T * n_infer / sec)
             bases = {"train_vs_torch": (train, "torch.nn"), "infer_vs_torch": (infer, "torch.nn"),
                      "train_vs_assignment": (train, "assignment")}
@@ -253,7 +271,7 @@ def run(shapes=None, cells=("gru", "rnn"), rounds: int = 5, iters: int = 3,
                         row[name] = ratio["median"]
                 rows.append(row)
             log(table([r for r in rows if r["cell"] == cell and all(
-                r[key] == shape[key] for key in SHAPE_KEYS)]))
+                r[key] == shape[key] for key in SHAPE_KEYS)], device))
     return rows
 
 
@@ -269,11 +287,12 @@ def _num(x, fmt: str, unit: str = "") -> str:
     return "-" if x is None else f"{x:{fmt}}{unit}"
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], device: str = "cpu") -> str:
     r0 = rows[0]
     what = "" if r0.get("train", True) else "inference only; "
+    where = f"{torch.get_num_threads()} threads" if device == "cpu" else f"on {device}"
     lines = [f"{r0['cell'].upper()}  batch {r0['batch']}, {r0['steps']} steps, embedding "
-             f"{r0['embed']}, hidden {r0['hidden']}, {torch.get_num_threads()} threads; "
+             f"{r0['embed']}, hidden {r0['hidden']}, {where}; "
              f"{what}ratios: median of the per-round ratios (lowest-highest round)",
              "| implementation | train tok/s | vs torch.nn | vs assignment | infer tok/s "
              "| vs torch.nn | infer ms/batch | saved for backward |",
