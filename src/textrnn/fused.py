@@ -57,7 +57,8 @@ def native_available() -> bool:
         if os.environ.get("TEXTRNN_NATIVE", "1") != "0":
             try:
                 if not hasattr(torch.ops.textrnn, "gru_forward"):
-                    _build(_NATIVE, "recurrent.cpp", "native recurrence", extra_cflags=_cflags())
+                    _build(_NATIVE, "recurrent.cpp", "native recurrence", extra_cflags=_cflags(),
+                           extra_ldflags=_openmp())
                 _native_state = True
             except Exception as e:  # no compiler, no headers: the Python loops still work
                 warnings.warn(f"native recurrence unavailable, using Python loops "
@@ -161,10 +162,18 @@ def _build_lock(build_dir: Path):
         yield
 
 
+def _openmp() -> list[str]:
+    """-fopenmp where torch itself runs on OpenMP (Linux wheels): ``at::parallel_for``
+    is a header template whose ``#pragma omp parallel`` a build without the flag drops,
+    and the loops' blocks of batch rows then run one after another on one thread (they
+    did until issue 15: at 2 threads only MKL's products used the second core)."""
+    return ["-fopenmp"] if torch.backends.openmp.is_available() and sys.platform.startswith("linux") else []
+
+
 def _cflags() -> list[str]:
     """-O3, plus AVX2/FMA where this CPU has them, so the elementwise loops vectorise
-    8 floats wide (the build happens on the machine that runs it)."""
-    flags = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
+    8 floats wide (the build happens on the machine that runs it), and OpenMP."""
+    flags = ["-O3", "-fno-trapping-math", "-fno-math-errno", *_openmp()]
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
     if torch.backends.cpu.get_cpu_capability() == "AVX512":
