@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from test_fused import _run as _outputs_and_grads
 from textrnn import fused
 from textrnn.layers import GRU, RNN, lengths_to_mask
 
@@ -23,13 +24,8 @@ def loops(request, monkeypatch):
 
 
 def _run(module, x, mask, h0=None):
-    x = x.detach().clone().requires_grad_(True)
-    h0 = h0.detach().clone().requires_grad_(True) if h0 is not None else None
-    module.zero_grad()
-    out, h_n = module(x, h0, mask=mask)
-    (out.sin().sum() + 2 * h_n.cos().sum()).backward()
-    grads = [x.grad] + ([h0.grad] if h0 is not None else [])
-    return [t.detach().cpu() for t in [out, h_n] + grads + [p.grad for p in module.parameters()]]
+    """test_fused's outputs and gradients, brought to the CPU."""
+    return [t.cpu() for t in _outputs_and_grads(module, x, mask, h0)]
 
 
 @pytest.mark.parametrize("layer", [GRU, RNN])
