@@ -182,8 +182,13 @@ def _cflags() -> list[str]:
 
 
 def _use_native(t: Tensor) -> bool:
-    return (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
-            and native_available())
+    """The C++ (CPU) loops serve ``t``: what the CPU-only kernels (the projection, the
+    forward with the projection folded in) need."""
+    return t.device.type == "cpu" and step_loops(t) is not None
+
+
+def _wants_grad(*tensors: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def project(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
@@ -227,8 +232,7 @@ def infers_natively(x: Tensor, *tensors: Tensor) -> bool:
     """True when no gradient is wanted of ``x`` or any of ``tensors`` (inference_mode,
     no_grad, or nothing requires one) and the C++ loops serve ``x``'s device and dtype:
     then :func:`gru_infer` / :func:`rnn_infer` apply."""
-    wants_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *tensors))
-    return not wants_grad and _use_native(x)
+    return not _wants_grad(x, *tensors) and _use_native(x)
 
 
 def gru_infer(x: Tensor, h0: Tensor, W_x: Tensor, b_x: Tensor, U_zr: Tensor, U_h: Tensor,
@@ -259,10 +263,8 @@ def gru_sequence(xp: Tensor, h0: Tensor, U_zr: Tensor, U_h: Tensor,
                  mask: Tensor | None) -> Tensor:
     """:class:`GRUSequence`, or, when no gradient is wanted, the native forward alone
     keeping one step of gate buffers instead of T (inference)."""
-    wants_grad = torch.is_grad_enabled() and any(
-        t.requires_grad for t in (xp, h0, U_zr, U_h))
     ops = step_loops(xp)
-    if not wants_grad and ops is not None:
+    if ops is not None and not _wants_grad(xp, h0, U_zr, U_h):
         return ops.gru_forward(xp, h0, U_zr, U_h, mask, False)[0]
     return GRUSequence.apply(xp, h0, U_zr, U_h, mask)
 
