@@ -244,6 +244,40 @@ def confusions(root: Path, corpus: str, lever: str, cell: str, split: str, top: 
     return "\n".join(lines)
 
 
+def probe(root: Path, corpus: str, lever: str, cell: str, split: str = "val",
+          lengths=(400, 800, 100000)) -> str:
+    """Two questions asked of a lever's stored runs, with no training: accuracy when each
+    run reads more of the document at prediction time than it was trained on
+    (``maxlen``), and accuracy of the runs' averaged probabilities (an ensemble of the
+    seeds). Orientation and bounds only: nothing is chosen from it (``split='test'``
+    only for the default already chosen)."""
+    import dataclasses
+    parts, names = load(corpus)
+    texts, labels = parts[split]
+    index = {c: i for i, c in enumerate(names)}
+    y = np.array([index[v] for v in labels])
+    folder = root / corpus / lever.replace(" ", "_").replace(",", "")
+    seeds = sorted(_runs(root, corpus, lever, cell))
+    probs: dict[tuple[int, int], np.ndarray] = {}
+    for seed in seeds:
+        clf = TextClassifier.load(folder / f"{cell}-seed{seed}")
+        cols, trained = [index[c] for c in clf.classes_], clf.config_
+        for n in lengths:
+            clf.config_ = dataclasses.replace(trained, maxlen=n)
+            p = np.zeros((len(texts), len(names)))
+            p[:, cols] = clf.predict_proba(texts)
+            probs[seed, n] = p
+    acc = lambda p: 100 * float((p.argmax(1) == y).mean())  # noqa: E731
+    lines = [f"| {corpus}, {lever}, {cell}: {split} % | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | mean | seeds' probabilities averaged |", "|---|" + "---:|" * (len(seeds) + 2)]
+    for n in lengths:
+        each = [acc(probs[s, n]) for s in seeds]
+        read = f"{n} tokens" if n < 100000 else "every token"
+        lines.append(f"| read {read} at prediction | " + " | ".join(f"{a:.2f}" for a in each)
+                     + f" | {np.mean(each):.2f} | {acc(sum(probs[s, n] for s in seeds)):.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", choices=list(CORPORA), default="20ng-latest",
@@ -261,9 +295,19 @@ def main(argv: list[str] | None = None) -> int:
                          "cell, with the paired differences against REF (mean, standard error)")
     ap.add_argument("--confusions", nargs=3, metavar=("LEVER", "CELL", "SPLIT"),
                     help="the most frequent errors of a lever's runs on --corpus")
+    ap.add_argument("--probe", nargs=2, metavar=("LEVER", "CELL"),
+                    help="stored runs of LEVER on --corpus, no training: val (test with "
+                         "--test) when reading more tokens at prediction, and of the seeds' "
+                         "averaged probabilities")
+    ap.add_argument("--lengths", nargs="+", type=int, default=[400, 800, 100000],
+                    help="--probe: the tokens read at prediction (100000: every token)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = Path(args.runs)
+    if args.probe:
+        print(probe(root, args.corpus, *args.probe, split="test" if args.test else "val",
+                    lengths=args.lengths))
+        return 0
     if args.paired:
         print(paired(root, args.corpus, args.cells[0], args.paired, args.lever))
         return 0

@@ -512,3 +512,40 @@ def test_recipe_paired_differences_per_seed(tmp_path, capsys):
     assert rows["bi max"][4:7] == ["96.33", f"{d.mean():+.2f}",
                                    f"{d.std(ddof=1) / np.sqrt(3):.2f}"]
     assert rows["bi max"][7].strip(" |") == "+1.00 +0.00 -3.00"
+
+
+def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
+    """benchmarks/recipe.py --probe: each stored run's val accuracy when it reads more
+    tokens at prediction than it was trained on, and the accuracy of the seeds' averaged
+    probabilities, against the same figures computed here from the loaded models."""
+    import dataclasses
+
+    from textrnn.api import TextClassifier
+    ds, splits, _ = DataSpec().load()
+    names = ds.label_names
+    part = lambda k, n: ([ds.texts[i] for i in splits[k][:n]],  # noqa: E731
+                         [names[ds.labels[i]] for i in splits[k][:n]])
+    folder = tmp_path / "bbc" / "tiny"
+    folder.mkdir(parents=True)
+    models = []
+    for seed in (1, 2):
+        clf = TextClassifier("gru", seed=seed, **{**TINY, "epochs": 3})
+        clf.fit(*part("train", 300), *part("val", 20), classes=names)
+        clf.save(folder / f"gru-seed{seed}")
+        (folder / f"gru-seed{seed}.json").write_text(json.dumps({"seed": seed}))
+        models.append(TextClassifier.load(folder / f"gru-seed{seed}"))
+    assert run_benchmark("recipe.py", "--runs", str(tmp_path), "--corpus", "bbc", "--probe",
+                         "tiny", "gru", "--lengths", "2", "40") == 0
+    rows = {line.split(" | ")[0].strip("| "): [float(x) for x in line.strip(" |").split(" | ")[1:]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| read")}
+    texts, labels = part("val", len(splits["val"]))
+    for n in (2, 40):
+        probs = []
+        for clf in models:
+            clf.config_ = dataclasses.replace(clf.config_, maxlen=n)
+            probs.append(clf.predict_proba(texts))
+        each = [100 * np.mean(np.array(names)[p.argmax(1)] == np.array(labels)) for p in probs]
+        ensemble = 100 * np.mean(np.array(names)[sum(probs).argmax(1)] == np.array(labels))
+        assert rows[f"read {n} tokens at prediction"] == pytest.approx(
+            [*each, np.mean(each), ensemble], abs=0.006)
+    assert rows["read 2 tokens at prediction"] != rows["read 40 tokens at prediction"]
