@@ -123,10 +123,16 @@ def load(corpus: str):
             for k, v in splits.items()}, names
 
 
+def lever_dir(root: Path, corpus: str, lever: str) -> Path:
+    """Where a lever's runs on a corpus are stored: ``root/<corpus>/<lever, spaces to _, no
+    commas>``."""
+    return root / corpus / lever.replace(" ", "_").replace(",", "")
+
+
 def run_one(corpus: str, lever: str, cell: str, seed: int, test: bool, root: Path) -> dict:
     """Train one run (or reuse the stored one) and score val; with ``test``, test too,
     from the stored model when the run is already there."""
-    out = root / corpus / lever.replace(" ", "_").replace(",", "") / f"{cell}-seed{seed}.json"
+    out = lever_dir(root, corpus, lever) / f"{cell}-seed{seed}.json"
     if out.exists():
         res = json.loads(out.read_text())
         if not test or "test" in res:
@@ -162,7 +168,7 @@ def table(root: Path) -> str:
         for lever, over in LEVERS.items():
             for cell in ("gru", "rnn"):
                 runs = [json.loads(f.read_text()) for f in sorted(
-                    (root / corpus / lever.replace(" ", "_").replace(",", "")).glob(f"{cell}-seed*.json"))]
+                    lever_dir(root, corpus, lever).glob(f"{cell}-seed*.json"))]
                 if not runs:
                     continue
                 val = np.array([r["val"]["accuracy"] for r in runs]) * 100
@@ -181,7 +187,7 @@ def table(root: Path) -> str:
 
 def _runs(root: Path, corpus: str, lever: str, cell: str) -> dict[int, dict]:
     """The stored runs of one lever and cell, by seed."""
-    folder = root / corpus / lever.replace(" ", "_").replace(",", "")
+    folder = lever_dir(root, corpus, lever)
     return {r["seed"]: r for r in (json.loads(f.read_text())
                                    for f in sorted(folder.glob(f"{cell}-seed*.json")))}
 
@@ -215,7 +221,7 @@ def confusions(root: Path, corpus: str, lever: str, cell: str, split: str, top: 
     """Where the errors are: the confusion matrices of a lever's runs summed, the most
     frequent (true -> predicted) pairs, and the errors inside groups of related classes."""
     runs = [json.loads(f.read_text()) for f in sorted(
-        (root / corpus / lever.replace(" ", "_").replace(",", "")).glob(f"{cell}-seed*.json"))]
+        lever_dir(root, corpus, lever).glob(f"{cell}-seed*.json"))]
     runs = [r for r in runs if split in r]
     if not runs:
         return ""
@@ -256,7 +262,7 @@ def probe(root: Path, corpus: str, lever: str, cell: str, split: str = "val",
     texts, labels = parts[split]
     index = {c: i for i, c in enumerate(names)}
     y = np.array([index[v] for v in labels])
-    folder = root / corpus / lever.replace(" ", "_").replace(",", "")
+    folder = lever_dir(root, corpus, lever)
     seeds = sorted(_runs(root, corpus, lever, cell))
     probs: dict[tuple[int, int], np.ndarray] = {}
     for seed in seeds:
