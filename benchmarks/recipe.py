@@ -100,6 +100,12 @@ LEVERS: dict[str, dict] = {
                                       "steps": 3600, "average": 3},
     "bi max, 3600 steps, 800 tokens": {**B, "bidirectional": True, "pooling": "max",
                                        "steps": 3600, "maxlen": 800},
+    # fourth round: half the state width (about half a training step's time on 2 cores),
+    # to screen ensembles of several narrower members at the default's cost
+    "bi max, 30000 words, hidden 64": {**B, "bidirectional": True, "pooling": "max",
+                                       "steps": 1800, "num_words": 30000, "hidden_size": 64},
+    "bi max, 3600 steps, hidden 64": {**B, "bidirectional": True, "pooling": "max",
+                                      "steps": 3600, "hidden_size": 64},
 }
 
 # 20NG validation carves: 'latest' (the latest 15% of each group, as bydate's test is
