@@ -66,3 +66,42 @@ def test_windows_need_a_pooling_over_all_steps():
     from textrnn.errors import TextrnnError
     with pytest.raises(TextrnnError, match="window"):
         preset("default", "gru", pooling="last", window=100)
+
+
+def test_an_ensemble_averages_its_members_probabilities():
+    """``members=K``: in training mode each member's logits, ``(B, K, C)``; in eval mode
+    logits whose softmax is the mean of the members' probabilities."""
+    from textrnn.model import Ensemble, build
+    torch.manual_seed(0)
+    cfg = preset("default", "gru", members=3, embedding_dim=8, hidden_size=6, dropout=0.0)
+    ens = build(50, 5, cfg)
+    assert isinstance(ens, Ensemble) and len(ens.members) == 3
+    assert isinstance(build(50, 5, preset("default", "gru")), RecurrentClassifier)
+    assert not torch.equal(ens.members[0].head.weight, ens.members[1].head.weight)
+    ids = torch.randint(1, 50, (4, 9))
+    with torch.no_grad():
+        each = torch.stack([m.eval()(ids) for m in ens.members], dim=1)
+        train_out = ens.train()(ids)
+        probs = torch.softmax(ens.eval()(ids), -1)
+    assert train_out.shape == (4, 3, 5)
+    torch.testing.assert_close(train_out, each)
+    torch.testing.assert_close(probs, torch.softmax(each, -1).mean(1))
+
+
+def test_an_ensembles_loss_gives_each_member_its_own_gradient():
+    """The training loss of ``(B, K, C)`` logits is the sum of the members' mean
+    cross-entropies (each member's gradient is its own); the reported loss is their mean,
+    and a prediction is right when the averaged probabilities are."""
+    from textrnn.distributed import loss_and_stats
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2, 4, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    loss, mean_loss, correct = loss_and_stats(logits, y, 6, 1.0, 0.1)
+    each = [torch.nn.functional.cross_entropy(logits[:, k], y, label_smoothing=0.1)
+            for k in range(2)]
+    torch.testing.assert_close(loss, each[0] + each[1])
+    assert mean_loss == pytest.approx((each[0] + each[1]).item() / 2)
+    assert correct == int((torch.softmax(logits, -1).mean(1).argmax(1) == y).sum())
+    loss.backward()
+    alone = torch.autograd.grad(each[0], logits)[0]
+    torch.testing.assert_close(logits.grad[:, 0], alone[:, 0])

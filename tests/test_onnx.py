@@ -134,3 +134,29 @@ def test_onnx_backend_runs_without_torch(tiny_run, onnx_dir):
         assert len(source) == 5
         for x in source:
             assert x["probability"] == pytest.approx(want[x["label"]], abs=1e-4)
+
+
+def test_an_ensemble_exports_and_reloads_with_its_averaged_probabilities(bbc_dir, tmp_path):
+    """``members=2``: the saved run reloads to the same probabilities, and its ONNX graph
+    gives them too (each member's scan, their probabilities averaged)."""
+    from textrnn import TextClassifier
+    from textrnn.cli import main
+    from textrnn.onnx_backend import OnnxClassifier
+    from textrnn.runs import DataSpec
+    ds, splits, _ = DataSpec(path=str(bbc_dir / "df_file.csv")).load()
+    names = ds.label_names
+    part = lambda k, n: ([ds.texts[i] for i in splits[k][:n]],  # noqa: E731
+                         [names[ds.labels[i]] for i in splits[k][:n]])
+    clf = TextClassifier("gru", members=2, epochs=1, maxlen=32, num_words=2000,
+                         hidden_size=8, embedding_dim=8, seed=3)
+    clf.fit(*part("train", 200), *part("val", 20), classes=names)
+    clf.save(tmp_path / "run")
+    texts = part("test", 40)[0]
+    want = clf.predict_proba(texts)
+    members = [torch.softmax(m.eval()(clf._encode(texts)), -1) for m in clf.model_.members]
+    assert np.abs(want - torch.stack(members).mean(0).detach().numpy()).max() <= 1e-5
+    assert np.array_equal(TextClassifier.load(tmp_path / "run").predict_proba(texts), want)
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out",
+                 str(tmp_path / "onnx")]) == 0
+    got = OnnxClassifier.load(tmp_path / "onnx").predict_proba(texts)
+    assert np.abs(got - want).max() <= 1e-4

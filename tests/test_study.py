@@ -536,8 +536,9 @@ def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
         models.append(TextClassifier.load(folder / f"gru-seed{seed}"))
     assert run_benchmark("recipe.py", "--runs", str(tmp_path), "--corpus", "bbc", "--probe",
                          "tiny", "gru", "--lengths", "2", "40") == 0
+    out = capsys.readouterr().out.splitlines()
     rows = {line.split(" | ")[0].strip("| "): [float(x) for x in line.strip(" |").split(" | ")[1:]]
-            for line in capsys.readouterr().out.splitlines() if line.startswith("| read")}
+            for line in out if line.startswith("| read") or line.startswith("| pair")}
     texts, labels = part("val", len(splits["val"]))
     for n in (2, 40):
         probs = []
@@ -549,3 +550,19 @@ def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
         assert rows[f"read {n} tokens at prediction"] == pytest.approx(
             [*each, np.mean(each), ensemble], abs=0.006)
     assert rows["read 2 tokens at prediction"] != rows["read 40 tokens at prediction"]
+    # two seeds make one pair: its ensemble is the seeds' at the first length read (2)
+    assert rows["pair"] == pytest.approx([rows["read 2 tokens at prediction"][-1]] * 2,
+                                         abs=0.006)
+
+
+def test_member_cost_times_every_shape_against_the_default(capsys):
+    """benchmarks/member_cost.py: one row per shape, medians and spreads in ms, the
+    default's ratio 1.00 (a smoke run: tiny batches, one turn)."""
+    assert run_benchmark("member_cost.py", "--cell", "rnn", "--batch", "2", "--tokens", "5",
+                         "--steps", "1", "--reps", "2") == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and "ms" not in line and "---" not in line]
+    assert [r[0].strip("| ") for r in rows] == ["default (hidden 128)", "hidden 64",
+                                               "members=2, hidden 64", "members=3, hidden 64"]
+    assert rows[0][-1].strip(" |") == "1.00"
+    assert all(float(r[1]) > 0 for r in rows)

@@ -1,5 +1,8 @@
 """Batching, the comparison table and the classical baseline."""
 
+import copy
+import dataclasses
+
 import pytest
 import torch
 
@@ -122,3 +125,26 @@ def test_steps_set_the_number_of_epochs_from_the_corpus_size():
     assert planned_epochs(preset("default", "rnn"), 1557) == preset("default", "rnn").epochs
     with pytest.raises(TextrnnError, match="steps"):
         preset("default", "gru", steps=-1)
+
+
+def test_each_member_of_an_ensemble_trains_as_it_would_alone():
+    """Without dropout, a member of ``members=2`` ends where the same initial weights end
+    when trained alone on the same batches: its own loss, its own clipping, Adam per
+    weight. Only the prediction is shared."""
+    from textrnn.model import build
+    torch.manual_seed(0)
+    x = torch.randint(1, 50, (96, 12))
+    y = (x[:, 0] > 25).long()
+    cfg = preset("default", "gru", epochs=1, embedding_dim=8, hidden_size=8, batch_size=16,
+                 dropout=0.0, members=2, clip=0.05, seed=0)
+    torch.manual_seed(1)
+    ens = build(50, 2, cfg)
+    alone = [copy.deepcopy(m) for m in ens.members]
+    fit(ens, cfg, (x, y), None, verbose=False)
+    single = dataclasses.replace(cfg, members=1)
+    for before, after in zip(alone, ens.members):
+        fit(before, single, (x, y), None, verbose=False)
+        for a, b in zip(before.parameters(), after.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TextrnnError, match="members"):
+        preset("default", "gru", members=0)

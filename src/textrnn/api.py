@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from .checkpoint import CONFIG, VOCAB, WEIGHTS, check_run_dir, read_json, write_atomic, write_json
 from .config import SETTINGS, Config, help_text, preset
 from .errors import TextrnnError
-from .model import RecurrentClassifier
+from .model import build, classifiers
 from .resume import Checkpoints, list_checkpoints
 from .token_ids import encode
 from .tokenizer import Tokenizer
@@ -124,11 +124,13 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         tok_texts = X + list(extra_texts) if cfg.tokenizer_fit == "all" else X
         self.tokenizer_ = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
                                     min_count=cfg.min_count).fit(tok_texts, self.verbose)
-        self.model_ = RecurrentClassifier(self.tokenizer_.vocab_size, len(self.classes_), cfg)
+        self.model_ = build(self.tokenizer_.vocab_size, len(self.classes_), cfg)
         resuming = checkpoints is not None and resume and bool(list_checkpoints(checkpoint_dir))
         if cfg.pretrain == "word2vec" and not resuming:  # the checkpoint has the weights
             from .pretrain import word2vec_init
-            word2vec_init(self.model_.embedding, X, self.tokenizer_, cfg.seed, cfg.embedding_init)
+            for member in classifiers(self.model_):
+                word2vec_init(member.embedding, X, self.tokenizer_, cfg.seed,
+                              cfg.embedding_init)
         # the training and validation ids live through training: memory-mapped when large
         train = (encode(self.tokenizer_, X, cfg, self.verbose), self._label_ids(y))
         val = (encode(self.tokenizer_, X_val, cfg, self.verbose), self._label_ids(y_val))
@@ -190,7 +192,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                 raise TextrnnError(f"{VOCAB} has {tokenizer.vocab_size} token ids, {CONFIG} "
                                    f"says vocab_size {vocab_size}")
             with torch.device("meta"):  # shapes only: nothing allocated before they match
-                model = RecurrentClassifier(vocab_size, len(classes), cfg)
+                model = build(vocab_size, len(classes), cfg)
         except TextrnnError as e:
             raise TextrnnError(f"{path}: corrupt run directory ({e})") from None
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:

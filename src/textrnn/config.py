@@ -82,6 +82,10 @@ class Config:
     pooling: str | None = setting(None, "how the outputs over time become one vector (max: "
                                   "the largest value of each feature over the document; "
                                   "default: max for both cells)", POOLINGS)
+    members: int = setting(1, "train N such models side by side (each its own initial "
+                           "weights and dropout, each its own loss, the same batches) and "
+                           "predict from their averaged probabilities; hidden_size is each "
+                           "member's")
     window: int = setting(0, "read texts longer than this many tokens as windows, each from "
                           "a fresh state, pooled together (a speed lever for long texts; 0 = one "
                           "pass; needs mask and a pooling over all steps)")
@@ -142,6 +146,7 @@ class Config:
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)"),
             (self.mask or not self.word_dropout, "word_dropout needs mask"),
+            (self.members >= 1, "members must be >= 1"),
             (self.window >= 0, "window must be >= 0"),
             (not self.window or (self.mask and self.pooling != "last"),
              "window needs mask and a pooling over all steps (not 'last')"),

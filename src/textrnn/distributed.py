@@ -142,18 +142,33 @@ def loss_and_stats(logits: Tensor, y: Tensor, n: int, weight: float,
     """The loss to back-propagate on this rank, and the global batch's mean loss and
     number of correct predictions (summed over ranks by one all-reduce).
 
-    Inputs: ``logits`` (rows, classes), ``y`` (rows,), ``n`` rows in the global batch,
+    Inputs: ``logits`` (rows, classes), or (rows, members, classes) from an ensemble in
+    training (the loss is the sum of the members' losses, so that each member gets the
+    gradient it would get alone; the reported loss is their mean; predictions come from
+    their averaged probabilities), ``y`` (rows,), ``n`` rows in the global batch,
     ``weight`` from :func:`my_rows`. Outside a process group: the mean cross-entropy,
     exactly as single-process training has always computed it."""
-    if not active():
+    if logits.dim() == 2 and not active():
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
         return loss, loss.item(), int((logits.argmax(1) == y).sum().item())
-    per_row = nn.functional.cross_entropy(logits, y, reduction="none",
-                                          label_smoothing=label_smoothing)
+    K = logits.shape[1] if logits.dim() == 3 else 1
+    if logits.dim() == 3:
+        from .model import average_probabilities
+        per_row = nn.functional.cross_entropy(
+            logits.flatten(0, 1), y.repeat_interleave(K), reduction="none",
+            label_smoothing=label_smoothing).view(-1, K).sum(1)
+        correct = average_probabilities(logits.detach()).argmax(1) == y
+    else:
+        per_row = nn.functional.cross_entropy(logits, y, reduction="none",
+                                              label_smoothing=label_smoothing)
+        correct = logits.argmax(1) == y
+    if not active():
+        loss = per_row.mean()
+        return loss, loss.item() / K, int(correct.sum().item())
     loss = per_row.sum() * weight
     real = 1.0 if weight else 0.0
-    stats = torch.stack([per_row.detach().sum() * real,
-                         (logits.argmax(1) == y).sum() * real]).double().cpu()
+    stats = torch.stack([per_row.detach().sum() * real / K,
+                         correct.sum() * real]).double().cpu()
     if logits.is_cuda:  # nccl reduces CUDA tensors only
         stats = stats.to(logits.device)
     dist.all_reduce(stats)

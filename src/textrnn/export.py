@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from .checkpoint import CONFIG, METRICS, VOCAB, write_atomic
 from .errors import TextrnnError
 from .layers import _Recurrent
+from .model import classifiers
 from .onnx_backend import ONNX_FILE
 
 OPSET = 18
@@ -63,15 +64,17 @@ def _run_scan(self: _Recurrent, cell: nn.Module, x: Tensor, h: Tensor, mask: Ten
 
 
 def scan_model(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` (a :class:`~textrnn.model.RecurrentClassifier`) in eval mode
-    whose recurrent layer runs its time loop as a scan; same weights, same outputs.
+    """A copy of ``model`` (a :class:`~textrnn.model.RecurrentClassifier` or an
+    :class:`~textrnn.model.Ensemble` of them) in eval mode whose recurrent layers run
+    their time loop as a scan; same weights, same outputs.
     Its weights do not require gradients: with them, the exporter traces the scan
     through autograd, whose saved GRU intermediates it cannot export (torch 2.13)."""
     model = copy.deepcopy(model).cpu().float().eval().requires_grad_(False)
-    layer = model.rnn
-    layer.__class__ = type(f"Scan{type(layer).__name__}", (type(layer),),
-                           {"_run_loop": _run_scan})
-    layer.impl = "loop"   # _Recurrent.forward then calls _run_loop, i.e. the scan
+    for member in classifiers(model):
+        layer = member.rnn
+        layer.__class__ = type(f"Scan{type(layer).__name__}", (type(layer),),
+                               {"_run_loop": _run_scan})
+        layer.impl = "loop"   # _Recurrent.forward then calls _run_loop, i.e. the scan
     return model
 
 

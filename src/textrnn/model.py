@@ -1,6 +1,9 @@
-"""The classifier: embedding -> recurrent layer -> pooling over time -> dropout -> linear."""
+"""The classifier: embedding -> recurrent layer -> pooling over time -> dropout -> linear;
+with ``cfg.members`` > 1, several of them side by side, their probabilities averaged."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -101,3 +104,56 @@ class RecurrentClassifier(nn.Module):
         features = pool(outputs, None, mask, self.cfg.pooling, self.rnn.num_directions,
                         self.score)
         return self.head(self.dropout(features))
+
+
+class Ensemble(nn.Module):
+    r"""``K = cfg.members`` recurrent classifiers side by side; one prediction, the mean
+    of their probabilities:
+
+    .. math::
+        p(y \mid x) = \frac{1}{K} \sum_{k=1}^{K} \mathrm{softmax}(f_k(x))_y
+
+    Each member has its own initial weights and dropout and learns from its own loss on
+    the same batches (independent members, as an ensemble of separate trainings, not one
+    network trained on the averaged output, whose members would stop differing). The
+    point is the cost: two members of half the state width take about as long to train as
+    one full-width model on a CPU, where a step costs about its multiply-adds.
+
+    Args:
+        vocab_size, num_classes, cfg: as :class:`RecurrentClassifier`; each member is one.
+
+    Inputs: ``ids`` ``(B, T)`` token ids (0 = padding).
+
+    Outputs: in training mode ``(B, K, num_classes)``, each member's logits (the
+    training loss is their mean cross-entropy: :func:`textrnn.distributed.loss_and_stats`);
+    in eval mode ``(B, num_classes)``, ``log p(y | x)``: logits whose softmax is the
+    averaged probabilities.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.members = nn.ModuleList(RecurrentClassifier(vocab_size, num_classes, cfg)
+                                     for _ in range(cfg.members))
+
+    def forward(self, ids: Tensor) -> Tensor:
+        logits = torch.stack([m(ids) for m in self.members], dim=1)
+        return logits if self.training else average_probabilities(logits)
+
+
+def average_probabilities(logits: Tensor) -> Tensor:
+    """``(B, K, C)`` members' logits -> ``(B, C)`` log of their mean probabilities."""
+    return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=1) - math.log(logits.shape[1])
+
+
+def build(vocab_size: int, num_classes: int, cfg: Config) -> nn.Module:
+    """The model a configuration describes: one :class:`RecurrentClassifier`, or an
+    :class:`Ensemble` of ``cfg.members``."""
+    if cfg.members > 1:
+        return Ensemble(vocab_size, num_classes, cfg)
+    return RecurrentClassifier(vocab_size, num_classes, cfg)
+
+
+def classifiers(model: nn.Module) -> list[RecurrentClassifier]:
+    """The recurrent classifiers inside ``model`` (itself, or an ensemble's members)."""
+    return [m for m in model.modules() if isinstance(m, RecurrentClassifier)]

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .config import Config
+from .model import classifiers
 from .resume import (Checkpoints, TrainingInterrupted, TrainState, catch_signals, fingerprint,
                      test_hook)
 from .token_ids import row_lengths
@@ -110,6 +111,7 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
     lengths = row_lengths(x)
     state = TrainState()
     net = distributed.wrap(model, device)  # DDP under torchrun, else the model itself
+    members = classifiers(model) or [model]
     if checkpoints is not None:
         checkpoints.bind(cfg, fingerprint(x, y, *(val or ())), model, opt, sched, gen)
         if checkpoints.resume and (path := checkpoints.restore(state)) and verbose:
@@ -140,8 +142,9 @@ def fit(model: nn.Module, cfg: Config, train: tuple[Tensor, Tensor],
                     logits, yb, len(b), weight, cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if cfg.clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                if cfg.clip:  # each member of an ensemble on its own, as if trained alone
+                    for member in members:
+                        nn.utils.clip_grad_norm_(member.parameters(), cfg.clip)
                 opt.step()
                 if sched is not None:
                     sched.step()
