@@ -114,6 +114,10 @@ LEVERS: dict[str, dict] = {
                                                   "members": 2},
     "bi max, 2 members, 1800 steps": {**B, "bidirectional": True, "pooling": "max",
                                       "steps": 1800, "members": 2},
+    # the fourth round's stage 2 for the RNN: two members of hidden 64, the cell's steps
+    "bi max, 3600 steps, 2 members, hidden 64": {**B, "bidirectional": True, "pooling": "max",
+                                                 "steps": 3600, "members": 2,
+                                                 "hidden_size": 64},
 }
 
 # 20NG validation carves: 'latest' (the latest 15% of each group, as bydate's test is

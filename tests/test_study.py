@@ -562,7 +562,8 @@ def test_member_cost_times_every_shape_against_the_default(capsys):
                          "--steps", "1", "--reps", "2") == 0
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
             if line.startswith("| ") and "ms" not in line and "---" not in line]
-    assert [r[0].strip("| ") for r in rows] == ["default (hidden 128)", "hidden 64",
-                                               "members=2, hidden 64", "members=3, hidden 64"]
+    assert [r[0].strip("| ") for r in rows] == [
+        "one model, hidden 128", "hidden 64", "members=2 (hidden 128)", "members=2, hidden 64",
+        "members=3, hidden 64"]
     assert rows[0][-1].strip(" |") == "1.00"
     assert all(float(r[1]) > 0 for r in rows)
