@@ -218,8 +218,7 @@ def _seed(model: str) -> dict:
     regularisation, 10 (RNN) or 20 (GRU) epochs, no early stopping."""
     return dict(num_words=5000, maxlen=100, padding="pre", truncating="pre",
                 tokenizer_fit="all", mask=False, bucket=False, embedding_dim=64,
-                embedding_init=0.0, members=1, dropout=0.0,
-                pooling="last", lr=1e-3,
+                embedding_init=0.0, members=1, dropout=0.0, pooling="last", lr=1e-3,
                 bidirectional=False, epochs=10 if model == "rnn" else 20, steps=0, clip=0.0,
                 label_smoothing=0.0, schedule="constant", patience=0)
 

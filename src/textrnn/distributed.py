@@ -33,6 +33,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .model import average_probabilities
+
 
 def launched() -> bool:
     """Started by torchrun (or anything that sets its environment variables)."""
@@ -153,7 +155,6 @@ def loss_and_stats(logits: Tensor, y: Tensor, n: int, weight: float,
         return loss, loss.item(), int((logits.argmax(1) == y).sum().item())
     K = logits.shape[1] if logits.dim() == 3 else 1
     if logits.dim() == 3:
-        from .model import average_probabilities
         per_row = nn.functional.cross_entropy(
             logits.flatten(0, 1), y.repeat_interleave(K), reduction="none",
             label_smoothing=label_smoothing).view(-1, K).sum(1)

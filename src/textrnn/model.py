@@ -115,9 +115,10 @@ class Ensemble(nn.Module):
 
     Each member has its own initial weights and dropout and learns from its own loss on
     the same batches (independent members, as an ensemble of separate trainings, not one
-    network trained on the averaged output, whose members would stop differing). The
-    point is the cost: two members of half the state width take about as long to train as
-    one full-width model on a CPU, where a step costs about its multiply-adds.
+    network trained on the averaged output, whose members would stop differing). On a
+    CPU a step costs about its multiply-adds, so K members cost K models per step: an
+    ensemble fits one model's budget with fewer steps per member (the RNN's default:
+    two members, half the steps each) or narrower members.
 
     Args:
         vocab_size, num_classes, cfg: as :class:`RecurrentClassifier`; each member is one.
@@ -125,7 +126,8 @@ class Ensemble(nn.Module):
     Inputs: ``ids`` ``(B, T)`` token ids (0 = padding).
 
     Outputs: in training mode ``(B, K, num_classes)``, each member's logits (the
-    training loss is their mean cross-entropy: :func:`textrnn.distributed.loss_and_stats`);
+    training loss is the sum of their cross-entropies, so that each member gets its own
+    gradient: :func:`textrnn.distributed.loss_and_stats`);
     in eval mode ``(B, num_classes)``, ``log p(y | x)``: logits whose softmax is the
     averaged probabilities.
     """
