@@ -567,3 +567,14 @@ def test_member_cost_times_every_shape_against_the_default(capsys):
         "members=3, hidden 64"]
     assert rows[0][-1].strip(" |") == "1.00"
     assert all(float(r[1]) > 0 for r in rows)
+
+
+def test_dropout_draws_change_only_the_dropout_masks(capsys):
+    """benchmarks/dropout_draws.py: the same seed and draw give the same val score twice
+    (nothing else random moves); each row is a val accuracy in [0, 100]."""
+    argv = ("--cell", "rnn", "--epochs", "1", "--hidden-size", "8", "--draws", "5", "5")
+    assert run_benchmark("dropout_draws.py", *argv) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| | ")]
+    scores = [float(r[-1].strip(" |")) for r in rows]
+    assert len(scores) == 2 and scores[0] == scores[1] and 0 <= scores[0] <= 100
