@@ -123,3 +123,20 @@ def test_killed_rank_fails_cleanly_then_resumes(corpus, runs, tmp_path):
     assert r.returncode == 0, r.stderr
     a, b = weights(runs["two"]), weights(out)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_processes_match_one_for_an_ensemble(corpus, tmp_path):
+    """``members=2`` (the RNN's default shape): each rank's loss is the members' summed
+    loss over its rows, and two processes end where one does."""
+    args = [*ARGS, "--model", "rnn", "--members", "2"]
+    one = run(["-m", "textrnn", "train", "--data", corpus, "--out", tmp_path / "one", *args])
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, "--data", corpus, "--out", tmp_path / "two", *args)
+    assert two.returncode == 0, two.stderr
+    w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert w1.keys() == w2.keys() and any(k.startswith("members.1.") for k in w1)
+    assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-5
+    m1, m2 = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    for r1, r2 in zip(m1["history"], m2["history"], strict=True):
+        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert r1[k] == pytest.approx(r2[k], abs=1e-5), k
