@@ -221,3 +221,18 @@ def test_only_the_two_newest_checkpoints_stay(corpus, tmp_path):
         save_every=2)
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
         "step-000000008", "step-000000010"]
+
+
+def test_an_ensemble_resumes_bit_identical(cli, corpus, tmp_path):
+    """``members=2`` (the RNN's default shape): killed mid-epoch, resumed, the same bits as
+    the run never interrupted; both members' weights are in the checkpoint."""
+    extra = ["--model", "rnn", "--members", "2"]
+    r = train(cli, corpus, tmp_path / "ref", *extra)
+    assert r.rc == 0, r.err
+    out = tmp_path / "run"
+    r = train(cli, corpus, out, *extra, "--save-every", "3", signal="batch:11:KILL")
+    assert r.rc == -9, r.err
+    r = cli("train", "--resume", out, "--quiet")
+    assert r.rc == 0, r.err
+    assert_same_bits(tmp_path / "ref", out)
+    assert any(k.startswith("members.1.") for k in load_file(str(out / "model.safetensors")))
