@@ -76,6 +76,15 @@ def test_legacy_nulls_load():
     assert (cfg.clip, cfg.embedding_init, cfg.patience) == (0.0, 0.0, 0)
 
 
+def test_runs_saved_before_members_load_as_one_model():
+    """A config.json from before ``members`` existed has no such key: one model, even for
+    the RNN, whose default is two members now."""
+    d = preset("default", "rnn").to_dict()
+    assert d.pop("members") == 2
+    assert Config.from_dict(d).members == 1
+    assert Config.from_dict({**d, "members": 3}).members == 3
+
+
 # -- scikit-learn's rules -----------------------------------------------------------------
 def test_init_stores_parameters_unchanged_and_validates_nothing():
     clf = TextClassifier(model="lstm", dropout=7.0)  # bad, but only fit says so
