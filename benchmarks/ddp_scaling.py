@@ -72,9 +72,10 @@ NAMES = {"a": "1 process x {t} threads", "b": "{t} processes x 1 thread (torchru
 # -- worker (one launch; under torchrun for b) -----------------------------------------
 def prepare(args):
     """The training (and validation) ids and labels, the model and its optimizer: as
-    ``textrnn train`` builds them for the default preset, with one model (``members=1``:
-    the RNN's default trains two, each one of these steps in turn)."""
-    cfg = preset("default", args.model, batch_size=args.batch_size, members=1)
+    ``textrnn train`` builds them for the default preset, with one model of hidden 128
+    (``members=1``: both defaults train two members, each one of these steps in turn, the
+    GRU's at hidden 64; docs/scaling.md's figures are of this one-model shape)."""
+    cfg = preset("default", args.model, batch_size=args.batch_size, members=1, hidden_size=128)
     ds, splits, _ = DataSpec(path=args.data).load(progress=False)
     tr, va = splits["train"], splits["val"]
     if args.docs:  # a slice of a large corpus: the first N training documents
