@@ -495,7 +495,8 @@ def test_compare_reuse_reads_back_finished_runs_and_retrains_changed_ones(tiny_c
 
 def test_recipe_paired_differences_per_seed(tmp_path, capsys):
     """benchmarks/recipe.py --paired: each lever's val per seed and its paired difference
-    against the reference lever (mean, standard error with ddof 1) from the stored runs."""
+    against the reference lever (mean, standard error with ddof 1), and the unpaired
+    difference of the two means with its standard error, from the stored runs."""
     val = {"base": {1: 0.97, 2: 0.96, 3: 0.98}, "bi max": {1: 0.98, 2: 0.96, 3: 0.95}}
     for lever, by_seed in val.items():
         folder = tmp_path / "bbc" / lever.replace(" ", "_")
@@ -512,6 +513,11 @@ def test_recipe_paired_differences_per_seed(tmp_path, capsys):
     assert rows["bi max"][4:7] == ["96.33", f"{d.mean():+.2f}",
                                    f"{d.std(ddof=1) / np.sqrt(3):.2f}"]
     assert rows["bi max"][7].strip(" |") == "+1.00 +0.00 -3.00"
+    # unpaired (the fifth round's BBC statistic): difference of the means, Welch's SE
+    a, b = np.array([98.0, 96.0, 95.0]), np.array([97.0, 96.0, 98.0])
+    se = np.sqrt(a.var(ddof=1) / 3 + b.var(ddof=1) / 3)
+    assert [x.strip(" |") for x in rows["bi max"][8:10]] == [f"{a.mean() - b.mean():+.2f}",
+                                                            f"{se:.2f}"]
 
 
 def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
