@@ -160,3 +160,8 @@ def test_word2vec_start_is_deterministic_and_replaces_the_random_embedding(small
     assert not torch.allclose(rows[0][1:], before[1:])
     assert torch.equal(rows[0][0], before[0])                  # padding row untouched
     assert rows[0][1:].std().item() == pytest.approx(0.05 / 3 ** 0.5, rel=0.05)
+    # an ensemble's tables: trained once, the same vectors copied into each
+    cfg = TextClassifier(model="gru", **TINY).resolved_config()
+    a, b = (RecurrentClassifier(tok.vocab_size, 5, cfg).embedding for _ in range(2))
+    word2vec_init([a, b], texts, tok, seed=1, scale=0.05, epochs=2)
+    assert torch.equal(a.weight[1:], rows[0][1:]) and torch.equal(b.weight[1:], rows[0][1:])

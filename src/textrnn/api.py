@@ -128,9 +128,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         resuming = checkpoints is not None and resume and bool(list_checkpoints(checkpoint_dir))
         if cfg.pretrain == "word2vec" and not resuming:  # the checkpoint has the weights
             from .pretrain import word2vec_init
-            for member in classifiers(self.model_):
-                word2vec_init(member.embedding, X, self.tokenizer_, cfg.seed,
-                              cfg.embedding_init)
+            # trained once, the same starting vectors for every member
+            word2vec_init([m.embedding for m in classifiers(self.model_)], X, self.tokenizer_,
+                          cfg.seed, cfg.embedding_init)
         # the training and validation ids live through training: memory-mapped when large
         train = (encode(self.tokenizer_, X, cfg, self.verbose), self._label_ids(y))
         val = (encode(self.tokenizer_, X_val, cfg, self.verbose), self._label_ids(y_val))

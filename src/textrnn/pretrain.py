@@ -24,16 +24,19 @@ def _stable_hash(s: str) -> int:
     return zlib.crc32(s.encode())
 
 
-def word2vec_init(embedding: nn.Embedding, texts: Sequence[str], tokenizer: Tokenizer,
-                  seed: int, scale: float, epochs: int = 10) -> float:
+def word2vec_init(embedding: nn.Embedding | Sequence[nn.Embedding], texts: Sequence[str],
+                  tokenizer: Tokenizer, seed: int, scale: float, epochs: int = 10) -> float:
     """Train skip-gram word2vec on ``texts`` and copy each kept word's vector into its
     embedding row, rescaled to the standard deviation of the configured uniform init
-    (so the learning rate still fits). Returns the fraction of rows replaced."""
+    (so the learning rate still fits). ``embedding`` may be several tables of one shape
+    (an ensemble's members): the vectors are trained once and copied into each. Returns
+    the fraction of rows replaced."""
     try:
         from gensim.models import Word2Vec
     except ImportError:
         raise TextrnnError("pretrain 'word2vec' needs gensim: pip install 'textrnn[word2vec]'") from None
-    dim, rows = embedding.embedding_dim, embedding.num_embeddings
+    tables = [embedding] if isinstance(embedding, nn.Embedding) else list(embedding)
+    dim, rows = tables[0].embedding_dim, tables[0].num_embeddings
     w2v = Word2Vec([tokenizer.split(t) for t in texts], vector_size=dim, window=5, min_count=1,
                    sg=1, epochs=epochs, seed=seed, workers=1, hashfxn=_stable_hash)
     ids, vecs = [], []
@@ -47,5 +50,6 @@ def word2vec_init(embedding: nn.Embedding, texts: Sequence[str], tokenizer: Toke
     target = scale / 3 ** 0.5 if scale else 1.0   # std of U(-a, a), or N(0, 1) when 0
     v = (v - v.mean()) * (target / v.std().clamp(min=1e-8))
     with torch.no_grad():
-        embedding.weight[torch.tensor(ids)] = v
+        for table in tables:
+            table.weight[torch.tensor(ids)] = v
     return len(ids) / max(rows - 1, 1)
