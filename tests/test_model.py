@@ -76,7 +76,8 @@ def test_an_ensemble_averages_its_members_probabilities():
     cfg = preset("default", "gru", members=3, embedding_dim=8, hidden_size=6, dropout=0.0)
     ens = build(50, 5, cfg)
     assert isinstance(ens, Ensemble) and len(ens.members) == 3
-    assert isinstance(build(50, 5, preset("default", "gru")), RecurrentClassifier)
+    assert isinstance(build(50, 5, preset("default", "gru", members=1)), RecurrentClassifier)
+    assert len(build(50, 5, preset("default", "gru")).members) == 2   # the default: two
     assert not torch.equal(ens.members[0].head.weight, ens.members[1].head.weight)
     ids = torch.randint(1, 50, (4, 9))
     with torch.no_grad():
