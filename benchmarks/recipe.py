@@ -134,6 +134,9 @@ LEVERS: dict[str, dict] = {
                                                       "pooling": "meanmax", "steps": 1800,
                                                       "num_words": 30000, "members": 2,
                                                       "hidden_size": 64},
+    # the RNN's default (two members) with the mean and the maximum over time
+    "bi meanmax, 2 members, 1800 steps": {**B, "bidirectional": True, "pooling": "meanmax",
+                                          "steps": 1800, "members": 2},
 }
 
 # 20NG validation carves: 'latest' (the latest 15% of each group, as bydate's test is
