@@ -250,16 +250,18 @@ def paired(root: Path, corpus: str, cell: str, ref: str, levers: list[str]) -> s
         cells = [f"{acc[s]:.2f}" if s in acc else "" for s in seeds]
         common = [s for s in seeds if s in acc]
         d = np.array([acc[s] - 100 * base[s]["val"]["accuracy"] for s in common])
-        mean = f"{np.mean(list(acc.values())):.2f}" if acc else ""
+        mine = np.array(list(acc.values()))
+        mean = f"{np.mean(mine):.2f}" if acc else ""
         if lever == ref or len(d) < 2:
             lines.append(f"| {lever} | " + " | ".join(cells) + f" | {mean} | | | | | |")
             continue
         se = np.std(d, ddof=1) / np.sqrt(len(d))
-        mine = np.array(list(acc.values()))
-        use = np.mean(mine) - np.mean(ref_acc)
-        use_se = np.sqrt(np.var(mine, ddof=1) / len(mine) + np.var(ref_acc, ddof=1) / len(ref_acc))
+        diff = np.mean(mine) - np.mean(ref_acc)   # unpaired: every seed of each
+        diff_se = np.sqrt(np.var(mine, ddof=1) / len(mine)
+                          + np.var(ref_acc, ddof=1) / len(ref_acc))
         lines.append(f"| {lever} | " + " | ".join(cells) + f" | {mean} | {np.mean(d):+.2f} | "
-                     f"{se:.2f} | {' '.join(f'{x:+.2f}' for x in d)} | {use:+.2f} | {use_se:.2f} |")
+                     f"{se:.2f} | {' '.join(f'{x:+.2f}' for x in d)} | {diff:+.2f} | "
+                     f"{diff_se:.2f} |")
     return "\n".join(lines)
 
 
