@@ -304,6 +304,11 @@ def confusions(root: Path, corpus: str, lever: str, cell: str, split: str, top: 
             continue
         c = cm[np.ix_(idx, idx)].sum() - np.trace(cm[np.ix_(idx, idx)])
         lines.append(f"| {g} | {c} | {100 * c / max(errors, 1):.0f}% |")
+    recall = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)  # rows are the true classes
+    order = np.argsort(recall, kind="stable")
+    lines += ["", "recall, lowest five: " + ", ".join(
+        f"{names[i]} {100 * recall[i]:.1f}%" for i in order[:5])
+        + f"; highest: {names[order[-1]]} {100 * recall[order[-1]]:.1f}%"]
     return "\n".join(lines)
 
 

@@ -520,6 +520,30 @@ def test_recipe_paired_differences_per_seed(tmp_path, capsys):
                                                             f"{se:.2f}"]
 
 
+def test_recipe_confusions_sum_the_seeds(tmp_path, capsys):
+    """benchmarks/recipe.py --confusions: the runs' confusion matrices summed, the most
+    frequent (true, predicted) pair, the errors inside a group of related classes and the
+    recall of each class (rows are true classes)."""
+    names = ["alt.atheism", "comp.graphics", "comp.windows.x", "rec.autos"]
+    cms = [[[8, 0, 0, 2], [0, 9, 1, 0], [0, 3, 7, 0], [0, 0, 0, 10]],
+           [[10, 0, 0, 0], [0, 8, 2, 0], [1, 2, 7, 0], [0, 0, 0, 10]]]
+    folder = tmp_path / "20ng-latest" / "tiny"
+    folder.mkdir(parents=True)
+    for seed, cm in enumerate(cms, 1):
+        (folder / f"gru-seed{seed}.json").write_text(json.dumps(
+            {"seed": seed, "test": {"labels": names, "confusion_matrix": cm}}))
+    assert run_benchmark("recipe.py", "--runs", str(tmp_path), "--corpus", "20ng-latest",
+                         "--confusions", "tiny", "gru", "test") == 0
+    out = capsys.readouterr().out
+    total = np.sum(cms, axis=0)
+    errors = total.sum() - np.trace(total)  # 11 of 80
+    assert f"{errors} errors of {total.sum()}" in out
+    assert "| comp.windows.x | comp.graphics | 5 |" in out.splitlines()[4]  # the largest
+    assert "| comp.* and sci.electronics | 8 | 73% |" in out
+    assert ("recall, lowest five: comp.windows.x 70.0%, comp.graphics 85.0%, alt.atheism "
+            "90.0%, rec.autos 100.0%; highest: rec.autos 100.0%") in out
+
+
 def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
     """benchmarks/recipe.py --probe: each stored run's val accuracy when it reads more
     tokens at prediction than it was trained on, and the accuracy of the seeds' averaged
