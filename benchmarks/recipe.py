@@ -6,6 +6,7 @@ and on BBC?
     python benchmarks/recipe.py --corpus 20ng-latest --lever "bi max, 30000 words" --seeds 1 2 3 --test
     python benchmarks/recipe.py --corpus 20ng-latest --confusions "bi max, 30000 words" gru test
     python benchmarks/recipe.py --corpus bbc --cells rnn --paired base --lever "bi max"   # per seed, paired
+    python benchmarks/recipe.py --corpus 20ng-latest --versus-svm "bi max, 30000 words" gru --test
     python benchmarks/recipe.py --table     # every run, the generated part of results/recipe.md
 
 results/recipe.md holds the runs made and what they say.
@@ -362,6 +363,30 @@ def probe(root: Path, corpus: str, lever: str, cell: str, split: str = "val",
     return "\n".join(lines)
 
 
+def versus_svm(root: Path, corpus: str, lever: str, cell: str, split: str = "val") -> str:
+    """Do a lever's stored runs err on the posts the TF-IDF + SVM errs on? The SVM is
+    fit on the same training part; per seed: both accuracies, how many of the cell's
+    errors the SVM makes too, how many SVM errors the cell gets right, and the share of
+    posts that one of the two gets right (an oracle's bound, not a model). Trains no
+    cell; orientation only (``split='test'`` for defaults already chosen)."""
+    from textrnn.study.baselines import tfidf_svm
+    parts, _ = load(corpus)
+    texts, labels = parts[split]
+    y = np.array(labels)
+    svm_right = tfidf_svm().fit(*parts["train"]).predict(texts) == y
+    folder = lever_dir(root, corpus, lever)
+    lines = [f"| {corpus}, {lever}, {cell}: {split} ({len(y)} posts) | cell % | TF-IDF + SVM % "
+             "| cell errors | of them, SVM wrong too | SVM errors the cell gets right "
+             "| one of the two right % |", "|---|" + "---:|" * 6]
+    for seed in sorted(_runs(root, corpus, lever, cell)):
+        right = np.array(TextClassifier.load(folder / f"{cell}-seed{seed}").predict(texts)) == y
+        lines.append(f"| seed {seed} | {100 * right.mean():.2f} | {100 * svm_right.mean():.2f} "
+                     f"| {(~right).sum()} | {(~right & ~svm_right).sum()} "
+                     f"({100 * (~right & ~svm_right).sum() / max((~right).sum(), 1):.0f}%) "
+                     f"| {(right & ~svm_right).sum()} | {100 * (right | svm_right).mean():.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", choices=list(CORPORA), default="20ng-latest",
@@ -383,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="stored runs of LEVER on --corpus, no training: val (test with "
                          "--test) when reading more tokens at prediction, and of the seeds' "
                          "averaged probabilities")
+    ap.add_argument("--versus-svm", nargs=2, metavar=("LEVER", "CELL"),
+                    help="stored runs of LEVER on --corpus against the TF-IDF + SVM fit on "
+                         "the same training part, post by post: val (test with --test)")
     ap.add_argument("--lengths", nargs="+", type=int, default=[400, 800, 100000],
                     help="--probe: the tokens read at prediction (100000: every token)")
     args = ap.parse_args(argv)
@@ -391,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         print(probe(root, args.corpus, *args.probe, split="test" if args.test else "val",
                     lengths=args.lengths))
+        return 0
+    if args.versus_svm:
+        print(versus_svm(root, args.corpus, *args.versus_svm,
+                         split="test" if args.test else "val"))
         return 0
     if args.paired:
         print(paired(root, args.corpus, args.cells[0], args.paired, args.lever))

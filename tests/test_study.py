@@ -587,6 +587,37 @@ def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
                                          abs=0.006)
 
 
+def test_recipe_versus_svm_counts_the_shared_errors(tmp_path, capsys):
+    """benchmarks/recipe.py --versus-svm: per stored run, the cell's and the SVM's
+    accuracy, the cell's errors the SVM makes too, the SVM's errors the cell gets right,
+    and the share one of the two gets right, against the same counts made here."""
+    from textrnn.api import TextClassifier
+    from textrnn.study.baselines import tfidf_svm
+    ds, splits, _ = DataSpec().load()
+    names = ds.label_names
+    part = lambda k: ([ds.texts[i] for i in splits[k]],  # noqa: E731
+                      [names[ds.labels[i]] for i in splits[k]])
+    folder = tmp_path / "bbc" / "tiny"
+    folder.mkdir(parents=True)
+    train = part("train")
+    clf = TextClassifier("gru", seed=1, **{**TINY, "epochs": 1}, members=1)
+    clf.fit(train[0][:200], train[1][:200], *part("val"), classes=names)
+    clf.save(folder / "gru-seed1")
+    (folder / "gru-seed1.json").write_text(json.dumps({"seed": 1}))
+    assert run_benchmark("recipe.py", "--runs", str(tmp_path), "--corpus", "bbc",
+                         "--versus-svm", "tiny", "gru") == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| seed 1")]
+    texts, labels = part("val")
+    y = np.array(labels)
+    cell = np.array(TextClassifier.load(folder / "gru-seed1").predict(texts)) == y
+    svm = tfidf_svm().fit(*train).predict(texts) == y
+    both = (~cell & ~svm).sum()
+    assert row == [f"| seed 1 | {100 * cell.mean():.2f} | {100 * svm.mean():.2f} | "
+                   f"{(~cell).sum()} | {both} ({100 * both / max((~cell).sum(), 1):.0f}%) | "
+                   f"{(cell & ~svm).sum()} | {100 * (cell | svm).mean():.2f} |"]
+    assert (~cell).sum() > 0  # a one-epoch tiny model errs: the counts are not all zero
+
+
 def test_member_cost_times_every_shape_against_the_default(capsys):
     """benchmarks/member_cost.py: one row per shape, medians and spreads in ms, the
     default's ratio 1.00 (a smoke run: tiny batches, one turn)."""
