@@ -154,6 +154,13 @@ LEVERS: dict[str, dict] = {
         "members": 2, "hidden_size": 64},
     "bi meanmax, 2 members, 2400 steps": {
         **B, "bidirectional": True, "pooling": "meanmax", "steps": 2400, "members": 2},
+    # seventh round: three members of 1,500 steps each (20NG: 5 epochs), about 1.25 times
+    # the defaults' training (benchmarks/member_cost.py: 3 members 1.48x / 1.5x a step of 2)
+    "bi meanmax, 30000 words, 3 members, hidden 64, 1500 steps": {
+        **B, "bidirectional": True, "pooling": "meanmax", "steps": 1500, "num_words": 30000,
+        "members": 3, "hidden_size": 64},
+    "bi meanmax, 3 members, 1500 steps": {
+        **B, "bidirectional": True, "pooling": "meanmax", "steps": 1500, "members": 3},
 }
 
 # 20NG validation carves: 'latest' (the latest 15% of each group, as bydate's test is
