@@ -77,7 +77,8 @@ def test_an_ensemble_averages_its_members_probabilities():
     ens = build(50, 5, cfg)
     assert isinstance(ens, Ensemble) and len(ens.members) == 3
     assert isinstance(build(50, 5, preset("default", "gru", members=1)), RecurrentClassifier)
-    assert len(build(50, 5, preset("default", "gru")).members) == 2   # the default: two
+    assert len(build(50, 5, preset("default", "gru")).members) == 3   # the GRU's default
+    assert len(build(50, 5, preset("default", "rnn")).members) == 2   # the RNN's
     assert not torch.equal(ens.members[0].head.weight, ens.members[1].head.weight)
     ids = torch.randint(1, 50, (4, 9))
     with torch.no_grad():
