@@ -39,8 +39,8 @@ PRESET_NAMES = ("default", "seed")
 # Both cells' members pool the mean and the maximum over time side by side: GRU +1.5 points
 # of 20NG val and +0.45 of BBC val over 10 seeds on top of its two members, RNN +0.8 and
 # +0.06 (fifth round). The GRU then took a third member at 1,500 steps each (20NG: 5
-# epochs; its val loss was least at the 3rd or 4th of 6): +0.33 points of 20NG val, about
-# 1.25 times the training of two (seventh round); the RNN lost with three (-0.41, -0.77).
+# epochs; its val loss was least at the 3rd or 4th of 6): +0.33 points of 20NG val, 248 s
+# of 20NG training against two members' 182 s (seventh round); the RNN lost with three.
 CELL_DEFAULTS = {"gru": {"schedule": "cosine", "epochs": 15, "patience": 6, "steps": 1500,
                          "num_words": 30000, "bidirectional": True, "pooling": "meanmax",
                          "members": 3, "hidden_size": 64},
