@@ -9,11 +9,13 @@ from textrnn.config import POOLINGS, preset
 from textrnn.model import RecurrentClassifier
 
 
-@pytest.mark.parametrize("pooling", [p for p in POOLINGS if p != "last"] + ["last"])
+@pytest.mark.parametrize("pooling, words", [(p, w) for p in POOLINGS if p != "last"
+                                             for w in (False, True)] + [("last", False)])
 @pytest.mark.parametrize("model", ["rnn", "gru"])
-def test_pooling_ignores_padding(model, pooling):
+def test_pooling_ignores_padding(model, pooling, words):
     torch.manual_seed(0)
-    cfg = preset("default", model, pooling=pooling, embedding_dim=8, hidden_size=6, dropout=0.0)
+    cfg = preset("default", model, pooling=pooling, embedding_dim=8, hidden_size=6, dropout=0.0,
+                 pool_words=words)
     clf = RecurrentClassifier(50, 5, cfg).eval()
     ids = torch.randint(1, 50, (3, 7))
     ids[1, 4:] = 0                                          # a shorter document
@@ -107,3 +109,33 @@ def test_an_ensembles_loss_gives_each_member_its_own_gradient():
     loss.backward()
     alone = torch.autograd.grad(each[0], logits)[0]
     torch.testing.assert_close(logits.grad[:, 0], alone[:, 0])
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "meanmax", "attention"])
+def test_pool_words_pools_embeddings_beside_the_outputs(pooling):
+    """``pool_words``: each step's vector is the recurrent output with the word's
+    embedding after it, and the pooling runs over those."""
+    from textrnn.model import pool
+    torch.manual_seed(0)
+    cfg = preset("default", "gru", pooling=pooling, embedding_dim=8, hidden_size=6,
+                 dropout=0.0, pool_words=True, members=1)
+    clf = RecurrentClassifier(50, 5, cfg).eval()
+    width = (2 * 6 + 8) * (2 if pooling == "meanmax" else 1)
+    assert clf.head.in_features == width
+    ids = torch.randint(1, 50, (2, 9))
+    ids[0, 5:] = 0
+    with torch.no_grad():
+        x = clf.embedding(ids)
+        out, h_n = clf.rnn(x, mask=ids != 0)
+        both = torch.cat([out, x], dim=-1)
+        want = clf.head(pool(both, h_n, ids != 0, pooling, 2, clf.score))
+        torch.testing.assert_close(clf(ids), want)
+        # the words change the prediction: without them the head reads other features
+        assert not torch.allclose(want, clf.head(pool(torch.cat([out, 0 * x], -1), h_n,
+                                                      ids != 0, pooling, 2, clf.score)))
+
+
+def test_pool_words_needs_a_pooling_over_all_steps():
+    from textrnn.errors import TextrnnError
+    with pytest.raises(TextrnnError, match="pool_words"):
+        preset("default", "gru", pooling="last", pool_words=True)

@@ -95,6 +95,10 @@ class Config:
                                   "the largest value of each feature over the document; "
                                   "meanmax: the mean and the max side by side; default: "
                                   "meanmax for both cells)", POOLINGS)
+    pool_words: bool = setting(False, "pool each word's embedding beside the recurrent "
+                               "outputs (as RCNN, Lai et al. 2015, joins a word and its "
+                               "context): the head sees the words as well as what the "
+                               "recurrence made of them; not with pooling 'last'")
     members: int | None = setting(None, "train N such models side by side (each its own "
                                   "initial weights and dropout, each its own loss, the same "
                                   "batches) and predict from their averaged probabilities "
@@ -159,6 +163,8 @@ class Config:
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)"),
             (self.mask or not self.word_dropout, "word_dropout needs mask"),
+            (not self.pool_words or self.pooling != "last",
+             "pool_words needs a pooling over all steps (not 'last')"),
             (self.members >= 1, "members must be >= 1"),
             (self.window >= 0, "window must be >= 0"),
             (not self.window or (self.mask and self.pooling != "last"),

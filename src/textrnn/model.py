@@ -1,4 +1,5 @@
-"""The classifier: embedding -> recurrent layer -> pooling over time -> dropout -> linear;
+"""The classifier: embedding -> recurrent layer -> pooling over time (of the outputs, and
+with ``cfg.pool_words`` of the embeddings too) -> dropout -> linear;
 with ``cfg.members`` > 1, several of them side by side, their probabilities averaged."""
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class RecurrentClassifier(nn.Module):
                          bidirectional=cfg.bidirectional, dropout=cfg.dropout, impl=cfg.impl)
         self.dropout = Dropout(cfg.dropout)
         features = cfg.hidden_size * self.rnn.num_directions
+        if cfg.pool_words:   # each step's vector is [recurrent output; word embedding]
+            features += cfg.embedding_dim
         self.score = nn.Linear(features, 1, bias=False) if cfg.pooling == "attention" else None
         self.head = nn.Linear(features * (2 if cfg.pooling == "meanmax" else 1), num_classes)
 
@@ -77,6 +80,8 @@ class RecurrentClassifier(nn.Module):
         mask = ids != 0 if self.cfg.mask else None
         x = self.dropout(self.embedding(ids))
         outputs, h_n = self.rnn(x, mask=mask)
+        if self.cfg.pool_words:
+            outputs = torch.cat([outputs, x], dim=-1)
         features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions, self.score)
         return self.head(self.dropout(features))
 
@@ -98,6 +103,8 @@ class RecurrentClassifier(nn.Module):
         real = (rows != 0).any(1)                       # windows wholly past the end: skip
         x = self.dropout(self.embedding(rows[real]))
         out, _ = self.rnn(x, mask=rows[real] != 0)
+        if self.cfg.pool_words:
+            out = torch.cat([out, x], dim=-1)
         outputs = out.new_zeros(B * n, W, out.shape[-1])
         outputs[real] = out
         outputs, mask = outputs.view(B, n * W, -1), (rows != 0).view(B, n * W)
