@@ -85,6 +85,15 @@ def test_runs_saved_before_members_load_as_one_model():
     assert Config.from_dict({**d, "members": 3}).members == 3
 
 
+def test_runs_saved_before_pool_words_load_without_it():
+    """The RNN pools the words too now; a run saved before ``pool_words`` existed did not,
+    and its head has the narrower input: it must load as it was trained."""
+    d = preset("default", "rnn").to_dict()
+    assert d.pop("pool_words") is True
+    assert Config.from_dict(d).pool_words is False
+    assert Config.from_dict({**d, "pool_words": True}).pool_words is True
+
+
 # -- scikit-learn's rules -----------------------------------------------------------------
 def test_init_stores_parameters_unchanged_and_validates_nothing():
     clf = TextClassifier(model="lstm", dropout=7.0)  # bad, but only fit says so

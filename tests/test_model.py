@@ -56,7 +56,10 @@ def test_windows_read_each_window_from_a_fresh_state(model, pooling):
         torch.testing.assert_close(clf(short), plain(short))     # fits: no windows
         # by hand: the windows as a batch of their own, outputs laid end to end
         rows = torch.nn.functional.pad(ids, (0, 1)).view(6, 4)
-        out, _ = clf.rnn(clf.embedding(rows), mask=rows != 0)
+        x = clf.embedding(rows)
+        out, _ = clf.rnn(x, mask=rows != 0)
+        if cfg.pool_words:                          # the RNN's default: words pooled too
+            out = torch.cat([out, x], dim=-1)
         outputs, mask = out.reshape(2, 12, -1), (rows != 0).view(2, 12)
         from textrnn.model import pool
         want = clf.head(pool(outputs, None, mask, pooling, 1, clf.score))
@@ -136,6 +139,10 @@ def test_pool_words_pools_embeddings_beside_the_outputs(pooling):
 
 
 def test_pool_words_needs_a_pooling_over_all_steps():
+    """Asked for with pooling 'last', an error; as the RNN's default, 'last' turns it off."""
     from textrnn.errors import TextrnnError
     with pytest.raises(TextrnnError, match="pool_words"):
         preset("default", "gru", pooling="last", pool_words=True)
+    assert preset("default", "rnn").pool_words and not preset("default", "gru").pool_words
+    assert not preset("default", "rnn", pooling="last").pool_words
+    assert not preset("seed", "rnn").pool_words and not preset("seed", "gru").pool_words

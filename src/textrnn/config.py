@@ -43,10 +43,10 @@ PRESET_NAMES = ("default", "seed")
 # of 20NG training against two members' 182 s (seventh round); the RNN lost with three.
 CELL_DEFAULTS = {"gru": {"schedule": "cosine", "epochs": 15, "patience": 6, "steps": 1500,
                          "num_words": 30000, "bidirectional": True, "pooling": "meanmax",
-                         "members": 3, "hidden_size": 64},
+                         "members": 3, "hidden_size": 64, "pool_words": False},
                  "rnn": {"schedule": "constant", "epochs": 12, "patience": 4, "steps": 1800,
                          "num_words": 10000, "bidirectional": True, "pooling": "meanmax",
-                         "members": 2, "hidden_size": 128}}
+                         "members": 2, "hidden_size": 128, "pool_words": True}}
 
 
 def setting(default, help: str, choices: tuple | None = None):
@@ -95,10 +95,12 @@ class Config:
                                   "the largest value of each feature over the document; "
                                   "meanmax: the mean and the max side by side; default: "
                                   "meanmax for both cells)", POOLINGS)
-    pool_words: bool = setting(False, "pool each word's embedding beside the recurrent "
-                               "outputs (as RCNN, Lai et al. 2015, joins a word and its "
-                               "context): the head sees the words as well as what the "
-                               "recurrence made of them; not with pooling 'last'")
+    pool_words: bool | None = setting(None, "pool each word's embedding beside the "
+                                      "recurrent outputs (as RCNN, Lai et al. 2015, joins "
+                                      "a word and its context): the head sees the words as "
+                                      "well as what the recurrence made of them; not with "
+                                      "pooling 'last' (default: on for the RNN, off for the "
+                                      "GRU and with pooling 'last')")
     members: int | None = setting(None, "train N such models side by side (each its own "
                                   "initial weights and dropout, each its own loss, the same "
                                   "batches) and predict from their averaged probabilities "
@@ -138,6 +140,10 @@ class Config:
     def __post_init__(self) -> None:
         for name, value in CELL_DEFAULTS.get(self.model, {}).items():
             if getattr(self, name) is None:
+                # the final state alone has no steps to pool words over: a user who asks
+                # for pooling='last' gets it without them, not an error about a default
+                if name == "pool_words" and self.pooling == "last":
+                    value = False
                 object.__setattr__(self, name, value)
 
     def validate(self) -> "Config":
@@ -198,7 +204,8 @@ class Config:
         if unknown:
             raise TextrnnError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
         legacy_null = {"clip": 0.0, "embedding_init": 0.0, "patience": 0}
-        d = {"members": 1, **d}  # saved before ensembles existed: one model
+        # saved before these settings existed: one model, outputs pooled alone
+        d = {"members": 1, "pool_words": False, **d}
         d = {k: legacy_null[k] if v is None and k in legacy_null else v for k, v in d.items()}
         return cls(**d).validate()
 
@@ -233,6 +240,7 @@ def _seed(model: str) -> dict:
     return dict(num_words=5000, maxlen=100, padding="pre", truncating="pre",
                 tokenizer_fit="all", mask=False, bucket=False, embedding_dim=64,
                 embedding_init=0.0, hidden_size=128, members=1, dropout=0.0, pooling="last",
+                pool_words=False,
                 lr=1e-3, bidirectional=False, epochs=10 if model == "rnn" else 20, steps=0, clip=0.0,
                 label_smoothing=0.0, schedule="constant", patience=0)
 
