@@ -48,6 +48,26 @@ def attend(outputs: Tensor, mask: Tensor | None, score: nn.Linear) -> Tensor:
 
 
 class RecurrentClassifier(nn.Module):
+    r"""One recurrent text classifier:
+
+    .. math::
+        x_t = \mathrm{dropout}(E[w_t]), \quad o_t = \mathrm{RNN}(x_{1..T})_t, \quad
+        v_t = [o_t; x_t] \text{ if pool\_words else } o_t, \quad
+        f(w) = W\,\mathrm{dropout}(\mathrm{pool}_t(v_t)) + b
+
+    where ``pool`` is the mean, the maximum, both side by side ('meanmax'), an attention
+    weighting over the steps, or the final state ('last'), padding ignored.
+
+    Args:
+        vocab_size: rows of the embedding ``E`` (id 0 is padding).
+        num_classes: outputs of the head.
+        cfg: the :class:`~textrnn.config.Config` (cell, widths, pooling, dropout, ...).
+
+    Inputs: ``ids`` ``(B, T)`` token ids (0 = padding).
+
+    Outputs: ``(B, num_classes)`` logits.
+    """
+
     def __init__(self, vocab_size: int, num_classes: int, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
