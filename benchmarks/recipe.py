@@ -164,6 +164,10 @@ LEVERS: dict[str, dict] = {
     # ninth round: the RNN's default (since the eighth) with the GRU's cosine decay of the
     # learning rate over its planned steps instead of a constant rate; no extra cost
     "bi meanmax, 2 members, 1800 steps, words pooled, cosine": {**R8, "schedule": "cosine"},
+    # tenth round: the GRU's budget as four members of 1,125 steps (20NG: 4 epochs each;
+    # 4 x 4 = 16 member-epochs against 3 x 5 = 15) instead of three of 1,500
+    "bi meanmax, 30000 words, 4 members, hidden 64, 1125 steps": {**G5, "members": 4,
+                                                                   "steps": 1125},
 }
 
 # 20NG validation carves: 'latest' (the latest 15% of each group, as bydate's test is
