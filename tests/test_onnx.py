@@ -60,7 +60,8 @@ def test_onnx_matches_pytorch_at_every_length(tiny_run, onnx_dir):
 
 
 def test_export_handles_stacked_bidirectional_rnn_with_attention(tmp_path):
-    """Two layers, both directions, attention pooling, padding before the text."""
+    """Two layers, both directions, attention pooling over the outputs and the word
+    embeddings (the RNN's default ``pool_words``), padding before the text."""
     from textrnn import TextClassifier
     from textrnn.export import export_onnx
     from textrnn.onnx_backend import OnnxClassifier
@@ -70,6 +71,7 @@ def test_export_handles_stacked_bidirectional_rnn_with_attention(tmp_path):
     clf = TextClassifier("rnn", epochs=1, num_layers=2, bidirectional=True,
                          pooling="attention", padding="pre", maxlen=12, hidden_size=8,
                          embedding_dim=8, num_words=50).fit(texts, labels)
+    assert clf.config_.pool_words
     clf.save(tmp_path / "run")
     export_onnx(tmp_path / "run")
     probe = texts + ["cat", "a much longer text about the cat that sat on the mat and "
