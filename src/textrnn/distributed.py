@@ -25,6 +25,7 @@ whole corpus) and the exact equivalence (repeated documents count twice).
 
 from __future__ import annotations
 
+import gc
 import os
 from contextlib import contextmanager
 from datetime import timedelta
@@ -92,6 +93,10 @@ def session(device: str):
         yield device
         barrier()
     finally:
+        # free the DDP wrappers no longer referenced (a module's reference cycles wait for
+        # the collector) while the group lives: a reducer freed after it, at interpreter
+        # exit, can leave gloo's threads to abort the process
+        gc.collect()
         dist.destroy_process_group()
 
 
