@@ -98,12 +98,18 @@ class RecurrentClassifier(nn.Module):
         if self.cfg.window and ids.shape[1] > self.cfg.window:
             return self._forward_windows(ids)
         mask = ids != 0 if self.cfg.mask else None
+        outputs, h_n = self._read(ids, mask)
+        features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions, self.score)
+        return self.head(self.dropout(features))
+
+    def _read(self, ids: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Embed and run the recurrence: ``(B, T, D)`` per-step vectors (the outputs, with
+        ``cfg.pool_words`` the word embeddings after them) and the final states."""
         x = self.dropout(self.embedding(ids))
         outputs, h_n = self.rnn(x, mask=mask)
         if self.cfg.pool_words:
             outputs = torch.cat([outputs, x], dim=-1)
-        features = pool(outputs, h_n, mask, self.cfg.pooling, self.rnn.num_directions, self.score)
-        return self.head(self.dropout(features))
+        return outputs, h_n
 
     def _forward_windows(self, ids: Tensor) -> Tensor:
         """Read a long document as windows of ``cfg.window`` tokens, each from a fresh
@@ -121,10 +127,7 @@ class RecurrentClassifier(nn.Module):
         n = -(-T // W)
         rows = nn.functional.pad(ids, (0, n * W - T)).view(B * n, W)
         real = (rows != 0).any(1)                       # windows wholly past the end: skip
-        x = self.dropout(self.embedding(rows[real]))
-        out, _ = self.rnn(x, mask=rows[real] != 0)
-        if self.cfg.pool_words:
-            out = torch.cat([out, x], dim=-1)
+        out, _ = self._read(rows[real], rows[real] != 0)
         outputs = out.new_zeros(B * n, W, out.shape[-1])
         outputs[real] = out
         outputs, mask = outputs.view(B, n * W, -1), (rows != 0).view(B, n * W)
