@@ -641,3 +641,63 @@ def test_dropout_draws_change_only_the_dropout_masks(capsys):
             if line.startswith("| | ")]
     scores = [float(r[-1].strip(" |")) for r in rows]
     assert len(scores) == 2 and scores[0] == scores[1] and 0 <= scores[0] <= 100
+
+
+def test_other_corpora_scores_each_model_and_resumes(tmp_path, capsys):
+    """benchmarks/other_corpora.py: the reshaped corpora load (titles and subject lines
+    are short, the small corpus keeps whole posts), each run is one stored line, a second
+    call trains nothing new, and the table's SVM gap is the difference of the means."""
+    import json
+    out = tmp_path / "runs.jsonl"
+    argv = ("--limit", "60", "--set", "epochs=1", "members=1", "hidden_size=4",
+            "embedding_dim=4", "--seeds", "1", "--out", str(out))
+    assert run_benchmark("other_corpora.py", *argv) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["corpus"], r["model"]) for r in rows] == [
+        (c, m) for c in ("bbc-titles", "20ng-subjects", "20ng-small")
+        for m in ("tfidf-svm", "gru", "rnn")]
+    words = {r["corpus"]: r["mean_words"] for r in rows}
+    assert words["bbc-titles"] < 20 and words["20ng-subjects"] < 20 < words["20ng-small"]
+    assert all(0 <= r["test"] <= 1 for r in rows)
+    capsys.readouterr()
+    assert run_benchmark("other_corpora.py", *argv) == 0
+    assert len(out.read_text().splitlines()) == len(rows)  # nothing trained again
+    table = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+             if line.startswith("| bbc-titles")]
+    svm, gru = (100 * rows[0]["test"], 100 * rows[1]["test"])
+    assert table[1][-1].strip(" |") == f"{gru - svm:+.2f}"
+
+
+def test_subject_lines_lose_their_reply_markers():
+    import runpy
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "other_corpora.py"
+    subject = runpy.run_path(str(path))["subject"]
+    assert subject("From: a@b\nSubject: Re: RE: Clipper chip\n\nbody") == "Clipper chip"
+    assert subject("From: a@b\n\nno subject here") == ""
+
+
+def test_other_corpora_refuses_bad_options_before_any_run(tmp_path):
+    """An unknown corpus, a --set without '=' and an unknown setting each end in one
+    line naming it, and nothing is written."""
+    out = tmp_path / "runs.jsonl"
+    cases = [(("--corpora", "20ng-0-per-group"), "unknown '20ng-0-per-group'"),
+             (("--set", "epochs"), "expected NAME=VALUE, got 'epochs'"),
+             (("--corpora", "bbc-titles", "--models", "gru", "--set", "colour=1"),
+              "unknown setting 'colour'")]
+    for argv, message in cases:
+        assert message in str(run_benchmark("other_corpora.py", *argv, "--out", str(out)))
+        assert not out.exists()
+
+
+def test_other_corpora_table_in_recipe_md_is_the_stored_runs(capsys):
+    """results/recipe.md's table of other corpora is what --table prints from
+    results/other_corpora.jsonl (the runs kept in git), line for line."""
+    root = Path(__file__).resolve().parents[1]
+    assert run_benchmark("other_corpora.py", "--table", "--corpora", "bbc-titles",
+                         "20ng-subjects", "20ng-small", "20ng-150-per-group",
+                         "20ng-300-per-group") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert len(lines) == 2 + 5 * 3  # header, rule, 5 corpora x 3 models
+    doc = (root / "results" / "recipe.md").read_text().splitlines()
+    start = doc.index(lines[0])
+    assert doc[start:start + len(lines)] == lines
