@@ -544,6 +544,19 @@ def test_recipe_confusions_sum_the_seeds(tmp_path, capsys):
             "90.0%, rec.autos 100.0%; highest: rec.autos 100.0%") in out
 
 
+def bbc_runs_folder(tmp_path: Path):
+    """BBC's documents and split, its class names, ``part(k, n)``: the first ``n`` texts
+    and label names of part ``k`` (all with ``None``), and an empty lever folder
+    ``tmp_path/bbc/tiny`` for benchmarks/recipe.py's stored runs."""
+    ds, splits, _ = DataSpec().load()
+    names = ds.label_names
+    part = lambda k, n: ([ds.texts[i] for i in splits[k][:n]],  # noqa: E731
+                         [names[ds.labels[i]] for i in splits[k][:n]])
+    folder = tmp_path / "bbc" / "tiny"
+    folder.mkdir(parents=True)
+    return ds, splits, names, part, folder
+
+
 def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
     """benchmarks/recipe.py --probe: each stored run's val accuracy when it reads more
     tokens at prediction than it was trained on, and the accuracy of the seeds' averaged
@@ -551,12 +564,7 @@ def test_recipe_probe_reads_longer_and_averages_seeds(tmp_path, capsys):
     import dataclasses
 
     from textrnn.api import TextClassifier
-    ds, splits, _ = DataSpec().load()
-    names = ds.label_names
-    part = lambda k, n: ([ds.texts[i] for i in splits[k][:n]],  # noqa: E731
-                         [names[ds.labels[i]] for i in splits[k][:n]])
-    folder = tmp_path / "bbc" / "tiny"
-    folder.mkdir(parents=True)
+    ds, splits, names, part, folder = bbc_runs_folder(tmp_path)
     models = []
     for seed in (1, 2):
         # one max-pooled model: the probe's reading lengths, not the default's shape
@@ -593,12 +601,8 @@ def test_recipe_versus_svm_counts_the_shared_errors(tmp_path, capsys):
     and the share one of the two gets right, against the same counts made here."""
     from textrnn.api import TextClassifier
     from textrnn.study.baselines import tfidf_svm
-    ds, splits, _ = DataSpec().load()
-    names = ds.label_names
-    part = lambda k: ([ds.texts[i] for i in splits[k]],  # noqa: E731
-                      [names[ds.labels[i]] for i in splits[k]])
-    folder = tmp_path / "bbc" / "tiny"
-    folder.mkdir(parents=True)
+    ds, splits, names, part_n, folder = bbc_runs_folder(tmp_path)
+    part = lambda k: part_n(k, None)  # noqa: E731
     train = part("train")
     clf = TextClassifier("gru", seed=1, **{**TINY, "epochs": 1}, members=1)
     clf.fit(train[0][:200], train[1][:200], *part("val"), classes=names)
@@ -708,12 +712,7 @@ def test_recipe_paired_without_copies_rescores_val_minus_train_copies(tmp_path, 
     the val articles that have no exact copy in train (BBC's val holds some), in place of
     its stored val figure, and nothing stored is changed."""
     from textrnn.api import TextClassifier
-    ds, splits, _ = DataSpec().load()
-    names = ds.label_names
-    part = lambda k, n: ([ds.texts[i] for i in splits[k][:n]],  # noqa: E731
-                         [names[ds.labels[i]] for i in splits[k][:n]])
-    folder = tmp_path / "bbc" / "tiny"
-    folder.mkdir(parents=True)
+    ds, splits, names, part, folder = bbc_runs_folder(tmp_path)
     clf = TextClassifier("rnn", seed=1, **{**TINY, "epochs": 2}, members=1)
     clf.fit(*part("train", 300), *part("val", 20), classes=names)
     clf.save(folder / "rnn-seed1")
