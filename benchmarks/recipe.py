@@ -260,33 +260,31 @@ def table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def _runs(root: Path, corpus: str, lever: str, cell: str,
-          rescored: dict | None = None) -> dict[int, dict]:
-    """The stored runs of one lever and cell, by seed (those in ``rescored`` as it holds
-    them: :func:`without_copies`)."""
+def _runs(root: Path, corpus: str, lever: str, cell: str) -> dict[int, dict]:
+    """The stored runs of one lever and cell, by seed."""
     folder = lever_dir(root, corpus, lever)
-    runs = {r["seed"]: r for r in (json.loads(f.read_text())
+    return {r["seed"]: r for r in (json.loads(f.read_text())
                                    for f in sorted(folder.glob(f"{cell}-seed*.json")))}
-    return {seed: (rescored or {}).get((folder, cell, seed), run) for seed, run in runs.items()}
 
 
-def without_copies(root: Path, corpus: str, levers: list[str], cell: str) -> dict:
+def without_copies(root: Path, corpus: str, levers: list[str],
+                   cell: str) -> dict[str, dict[int, dict]]:
     """Score each stored run of ``levers`` again on the val documents that have no exact
     copy in the training part (BBC's val holds 17 of its 334 articles twice: any model
-    that memorises gets them right). Returns the runs with that accuracy in place of the
-    stored one, by ``(folder, cell, seed)``, for ``paired(..., rescored=)``: the val the
-    dedupe protocol measures. Nothing is written."""
+    that memorises gets them right). Returns, as ``_runs`` does for each lever, the runs
+    with that accuracy in place of the stored one, for ``paired(..., rescored=)``: the val
+    the dedupe protocol measures. Nothing is written."""
     parts, _ = load(corpus)
     seen = set(parts["train"][0])
     keep = [i for i, t in enumerate(parts["val"][0]) if t not in seen]
     texts = [parts["val"][0][i] for i in keep]
     y = np.array([parts["val"][1][i] for i in keep])
-    rescored = {}
+    rescored: dict[str, dict[int, dict]] = {}
     for lever in levers:
         folder = lever_dir(root, corpus, lever)
         for seed, run in _runs(root, corpus, lever, cell).items():
             pred = TextClassifier.load(folder / f"{cell}-seed{seed}").predict(texts)
-            rescored[folder, cell, seed] = {**run, "val": {
+            rescored.setdefault(lever, {})[seed] = {**run, "val": {
                 "accuracy": float((np.asarray(pred) == y).mean()), "n": len(y)}}
     return rescored
 
@@ -299,8 +297,11 @@ def paired(root: Path, corpus: str, cell: str, ref: str, levers: list[str],
     of the two means over every seed each has, with its standard error
     ``sqrt(var_lever / n_lever + var_ref / n_ref)`` (ddof 1): the fifth round's BBC
     statistic, as a changed model draws other dropout masks, and the draw alone moves a
-    BBC val figure by about a point (benchmarks/dropout_draws.py)."""
-    base = _runs(root, corpus, ref, cell, rescored)
+    BBC val figure by about a point (benchmarks/dropout_draws.py). ``rescored``: the runs
+    of :func:`without_copies`, read in place of the stored ones."""
+    runs_of = lambda lever: (rescored.get(lever, {}) if rescored is not None  # noqa: E731
+                             else _runs(root, corpus, lever, cell))
+    base = runs_of(ref)
     seeds = sorted(base)
     lines = [f"| lever ({corpus}, {cell}, val %) | " + " | ".join(f"seed {s}" for s in seeds)
              + " | mean | mean d vs " + ref + " | SE of d | d per seed"
@@ -308,7 +309,7 @@ def paired(root: Path, corpus: str, cell: str, ref: str, levers: list[str],
              "|---|" + "---:|" * (len(seeds) + 3) + "---|---:|---:|"]
     ref_acc = np.array([100 * r["val"]["accuracy"] for r in base.values()])
     for lever in [ref] + [v for v in levers if v != ref]:
-        runs = _runs(root, corpus, lever, cell, rescored)
+        runs = runs_of(lever)
         acc = {s: 100 * r["val"]["accuracy"] for s, r in runs.items()}
         cells = [f"{acc[s]:.2f}" if s in acc else "" for s in seeds]
         common = [s for s in seeds if s in acc]
