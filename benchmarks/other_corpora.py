@@ -54,8 +54,11 @@ def subject(post: str) -> str:
     return re.sub(r"\bre:", " ", m.group(1), flags=re.I).strip() if m else ""
 
 
-def known(name: str) -> bool:
-    return name in CORPORA or re.fullmatch(r"20ng-[1-9]\d*-per-group", name) is not None
+def check_corpus(name: str) -> None:
+    """Exit with one line unless ``name`` is a corpus this script makes."""
+    if name not in CORPORA and not re.fullmatch(r"20ng-[1-9]\d*-per-group", name):
+        raise SystemExit(f"--corpora: unknown {name!r} (known: {', '.join(CORPORA)}, "
+                         f"20ng-N-per-group)")
 
 
 def setting(text: str) -> tuple[str, object]:
@@ -72,13 +75,14 @@ def setting(text: str) -> tuple[str, object]:
 def load(name: str, limit: int = 0):
     """``(train_texts, train_labels, test_texts, test_labels)`` of one corpus; ``limit``
     keeps about N of each part, evenly spaced (for a smoke run)."""
+    check_corpus(name)
     if name == "bbc-titles":
         ds, sp, _ = DataSpec().load(progress=False)
         title = [t.split("\n", 1)[0] for t in ds.texts]
         train = [*sp["train"], *sp["val"]]
         parts = ([title[i] for i in train], [ds.labels[i] for i in train],
                  [title[i] for i in sp["test"]], [ds.labels[i] for i in sp["test"]])
-    elif known(name) and name.startswith("20ng-"):
+    else:
         (tr_x, tr_y, names), (te_x, te_y, _) = _20ng()
         if name == "20ng-subjects":
             tr_x, te_x = [subject(t) for t in tr_x], [subject(t) for t in te_x]
@@ -91,9 +95,6 @@ def load(name: str, limit: int = 0):
                                            for c in range(len(names))]))
             tr_x, tr_y = [tr_x[i] for i in keep], tr_y[keep]
         parts = (tr_x, [names[i] for i in tr_y], te_x, [names[i] for i in te_y])
-    else:
-        raise SystemExit(f"--corpora: unknown {name!r} (known: {', '.join(CORPORA)}, "
-                         f"20ng-N-per-group)")
     if not limit:
         return parts
     return tuple(list(p)[::max(1, len(p) // limit)][:limit] for p in parts)
@@ -111,6 +112,7 @@ def run_one(corpus: str, model: str, seed: int, settings: dict, limit: int) -> d
         val = float(np.mean([h["val_acc"] for h in clf.history_ if h.get("best")]))  # kept epochs
         acc = clf.score(xte, yte)
     return {"corpus": corpus, "model": model, "seed": seed, "settings": settings,
+            **({"limit": limit} if limit else {}),
             "train_docs": len(xtr), "mean_words": round(float(np.mean([len(t.split())
                                                                         for t in xtr])), 1),
             "val": val, "test": acc, "seconds": round(time.perf_counter() - t0, 1)}
@@ -148,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = dict(setting(s) for s in args.set)
     for name in args.corpora:
-        if not known(name):
-            load(name)  # the one-line error, before any run
+        check_corpus(name)  # before any run
+    # a stored run counts for this call when its corpus, model, seed, settings and
+    # --limit are this call's (a smoke run never stands in for a full one)
+    same = lambda r, corpus, model, seed: (  # noqa: E731
+        (r["corpus"], r["model"], r["seed"], r["settings"], r.get("limit", 0))
+        == (corpus, model, seed, settings, args.limit))
     done = ([json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
             if args.out.exists() else [])
     if not args.table:
@@ -157,9 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             for corpus in args.corpora:
                 for model in args.models:
-                    key = (corpus, model, seed, settings)
-                    if any((r["corpus"], r["model"], r["seed"], r["settings"]) == key
-                           for r in done):
+                    if any(same(r, corpus, model, seed) for r in done):
                         continue
                     try:
                         row = run_one(corpus, model, seed, settings, args.limit)
@@ -169,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     with args.out.open("a") as f:  # one line per finished run
                         f.write(json.dumps(row) + "\n")
                     done.append(row)
-    print(table([r for r in done if r["corpus"] in args.corpora and r["model"] in args.models
-                 and r["settings"] == settings and r["seed"] in args.seeds]))
+    print(table([r for r in done if any(same(r, c, m, s) for c in args.corpora
+                                        for m in args.models for s in args.seeds)]))
     return 0
 
 
