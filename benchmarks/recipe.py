@@ -175,6 +175,12 @@ LEVERS: dict[str, dict] = {
     # 30,000 most frequent words are all seen twice or more, the same ids either way
     "bi meanmax, 30000 words, 3 members, hidden 64, 1500 steps, min count 2": {
         **G7, "min_count": 2},
+    # twelfth round: on a corpus too small to use a cell's step budget (members x steps),
+    # more members fill it: min(8, max(K, floor(K x S / (E x N)))) for K members of S
+    # steps, E planned epochs of N batches; BBC (49 batches, epoch caps 15 / 12): 6 for
+    # both cells; 20NG: each cell's default number (3 and 2), so the same runs
+    "bi meanmax, 30000 words, 6 members, hidden 64, 1500 steps": {**G7, "members": 6},
+    "bi meanmax, 6 members, 1800 steps, words pooled": {**R8, "members": 6},
 }
 
 # 20NG validation carves: 'latest' (the latest 15% of each group, as bydate's test is
