@@ -36,9 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from textrnn import TextClassifier
+from textrnn.config import preset
 from textrnn.errors import TextrnnError
 from textrnn.runs import DataSpec
 from textrnn.study.baselines import tfidf_svm
+from textrnn.train import planned_members
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from newsgroups import load_20ng  # noqa: E402  (a sibling script, not a package)
@@ -115,7 +117,18 @@ def run_one(corpus: str, model: str, seed: int, settings: dict, limit: int) -> d
             **({"limit": limit} if limit else {}),
             "train_docs": len(xtr), "mean_words": round(float(np.mean([len(t.split())
                                                                         for t in xtr])), 1),
+            **({} if model == "tfidf-svm" else {"members": clf.members_}),
             "val": val, "test": acc, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def members_now(model: str, settings: dict, train_docs: int) -> int | None:
+    """The members today's recipe trains for ``train_docs`` texts given to ``fit``
+    (``fill_budget`` counts the part left after fit's held-out val); None for the SVM."""
+    if model == "tfidf-svm":
+        return None
+    cfg = preset("default", model, **settings)
+    n_val = min(max(1, round(cfg.val_fraction * train_docs)), train_docs - 1)
+    return planned_members(cfg, train_docs - n_val)
 
 
 def table(rows: list[dict]) -> str:
@@ -152,10 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.corpora:
         check_corpus(name)  # before any run
     # a stored run counts for this call when its corpus, model, seed, settings and
-    # --limit are this call's (a smoke run never stands in for a full one)
+    # --limit are this call's (a smoke run never stands in for a full one), and it trained
+    # the members today's recipe would (runs from before fill_budget: the cell's number)
     same = lambda r, corpus, model, seed: (  # noqa: E731
         (r["corpus"], r["model"], r["seed"], r["settings"], r.get("limit", 0))
-        == (corpus, model, seed, settings, args.limit))
+        == (corpus, model, seed, settings, args.limit)
+        and r.get("members", None if model == "tfidf-svm" else preset(
+            "default", model, **settings).members)
+        == members_now(model, settings, r["train_docs"]))
     done = ([json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
             if args.out.exists() else [])
     if not args.table:

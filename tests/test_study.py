@@ -485,6 +485,15 @@ def test_compare_reuse_reads_back_finished_runs_and_retrains_changed_ones(tiny_c
     run_compare(["gru"], ["default"], data, ("split",), seeds=(3,), reuse=True,
                 **{**kw, "hidden_size": 5})
     assert len(trained) == 1 and trained[0].hidden_size == 5
+    # a run of other members than the recipe gives its corpus now is trained again
+    meta_path = tmp_path / "runs" / "split" / "gru-default-seed3" / "config.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["members_trained"] == 3
+    meta_path.write_text(json.dumps({**meta, "members_trained": 2}))
+    trained.clear()
+    run_compare(["gru"], ["default"], data, ("split",), seeds=(3,), reuse=True,
+                **{**kw, "hidden_size": 5})
+    assert len(trained) == 1
     # a half-written run directory is trained again, not read
     (tmp_path / "runs" / "split" / "gru-default-seed3" / "metrics.json").write_text("{")
     trained.clear()
