@@ -121,6 +121,14 @@ def run_one(corpus: str, model: str, seed: int, settings: dict, limit: int) -> d
             "val": val, "test": acc, "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def trained_members(r: dict) -> int | None:
+    """The members a stored run trained (runs from before fill_budget: the cell's
+    default number); None for the SVM."""
+    if r["model"] == "tfidf-svm":
+        return None
+    return r.get("members", preset("default", r["model"], **r["settings"]).members)
+
+
 def members_now(model: str, settings: dict, train_docs: int) -> int | None:
     """The members today's recipe trains for ``train_docs`` texts given to ``fit``
     (``fill_budget`` counts the part left after fit's held-out val); None for the SVM."""
@@ -164,15 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = dict(setting(s) for s in args.set)
     for name in args.corpora:
         check_corpus(name)  # before any run
-    # a stored run counts for this call when its corpus, model, seed, settings and
-    # --limit are this call's (a smoke run never stands in for a full one), and it trained
-    # the members today's recipe would (runs from before fill_budget: the cell's number)
-    same = lambda r, corpus, model, seed: (  # noqa: E731
+    # a stored run is this call's when its corpus, model, seed, settings and --limit are
+    # (a smoke run never stands in for a full one); it stands for today's recipe when it
+    # also trained the members today's recipe would (runs from before fill_budget: the
+    # cell's number); the table shows the others apart, as an earlier recipe's
+    mine = lambda r, corpus, model, seed: (  # noqa: E731
         (r["corpus"], r["model"], r["seed"], r["settings"], r.get("limit", 0))
-        == (corpus, model, seed, settings, args.limit)
-        and r.get("members", None if model == "tfidf-svm" else preset(
-            "default", model, **settings).members)
-        == members_now(model, settings, r["train_docs"]))
+        == (corpus, model, seed, settings, args.limit))
+    same = lambda r, corpus, model, seed: (  # noqa: E731
+        mine(r, corpus, model, seed) and trained_members(r) == members_now(
+            model, settings, r["train_docs"]))
     done = ([json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
             if args.out.exists() else [])
     if not args.table:
@@ -190,8 +199,12 @@ def main(argv: list[str] | None = None) -> int:
                     with args.out.open("a") as f:  # one line per finished run
                         f.write(json.dumps(row) + "\n")
                     done.append(row)
-    print(table([r for r in done if any(same(r, c, m, s) for c in args.corpora
-                                        for m in args.models for s in args.seeds)]))
+    shown = [r for r in done if any(mine(r, c, m, s) for c in args.corpora
+                                    for m in args.models for s in args.seeds)]
+    for r in shown:
+        if not same(r, r["corpus"], r["model"], r["seed"]):
+            r["model"] = f"{r['model']}, {trained_members(r)} members (an earlier recipe)"
+    print(table(shown))
     return 0
 
 
