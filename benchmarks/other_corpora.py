@@ -149,7 +149,8 @@ def table(rows: list[dict]) -> str:
         for model in dict.fromkeys(r["model"] for r in mine):
             runs = sorted((r for r in mine if r["model"] == model), key=lambda r: r["seed"])
             acc = 100 * np.array([r["test"] for r in runs])
-            gap = f"{acc.mean() - 100 * np.mean(svm):+.2f}" if svm and model != "tfidf-svm" else ""
+            gap = (f"{round(acc.mean() - 100 * np.mean(svm), 2) + 0.0:+.2f}"  # no "-0.00"
+                   if svm and model != "tfidf-svm" else "")
             spread = f" ± {acc.std():.2f}" if len(acc) > 1 else ""
             out.append(f"| {corpus} | {runs[0]['train_docs']:,} | {runs[0]['mean_words']} | "
                        f"{model} | {','.join(str(r['seed']) for r in runs)} | "
