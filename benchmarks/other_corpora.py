@@ -36,9 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from textrnn import TextClassifier
+from textrnn.config import preset
 from textrnn.errors import TextrnnError
 from textrnn.runs import DataSpec
 from textrnn.study.baselines import tfidf_svm
+from textrnn.train import planned_members
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from newsgroups import load_20ng  # noqa: E402  (a sibling script, not a package)
@@ -115,7 +117,26 @@ def run_one(corpus: str, model: str, seed: int, settings: dict, limit: int) -> d
             **({"limit": limit} if limit else {}),
             "train_docs": len(xtr), "mean_words": round(float(np.mean([len(t.split())
                                                                         for t in xtr])), 1),
+            **({} if model == "tfidf-svm" else {"members": clf.members_}),
             "val": val, "test": acc, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def trained_members(r: dict) -> int | None:
+    """The members a stored run trained (runs from before fill_budget: the cell's
+    default number); None for the SVM."""
+    if r["model"] == "tfidf-svm":
+        return None
+    return r.get("members", preset("default", r["model"], **r["settings"]).members)
+
+
+def members_now(model: str, settings: dict, train_docs: int) -> int | None:
+    """The members today's recipe trains for ``train_docs`` texts given to ``fit``
+    (``fill_budget`` counts the part left after fit's held-out val); None for the SVM."""
+    if model == "tfidf-svm":
+        return None
+    cfg = preset("default", model, **settings)
+    n_val = min(max(1, round(cfg.val_fraction * train_docs)), train_docs - 1)
+    return planned_members(cfg, train_docs - n_val)
 
 
 def table(rows: list[dict]) -> str:
@@ -128,7 +149,8 @@ def table(rows: list[dict]) -> str:
         for model in dict.fromkeys(r["model"] for r in mine):
             runs = sorted((r for r in mine if r["model"] == model), key=lambda r: r["seed"])
             acc = 100 * np.array([r["test"] for r in runs])
-            gap = f"{acc.mean() - 100 * np.mean(svm):+.2f}" if svm and model != "tfidf-svm" else ""
+            gap = (f"{round(acc.mean() - 100 * np.mean(svm), 2) + 0.0:+.2f}"  # no "-0.00"
+                   if svm and model != "tfidf-svm" else "")
             spread = f" ± {acc.std():.2f}" if len(acc) > 1 else ""
             out.append(f"| {corpus} | {runs[0]['train_docs']:,} | {runs[0]['mean_words']} | "
                        f"{model} | {','.join(str(r['seed']) for r in runs)} | "
@@ -151,11 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = dict(setting(s) for s in args.set)
     for name in args.corpora:
         check_corpus(name)  # before any run
-    # a stored run counts for this call when its corpus, model, seed, settings and
-    # --limit are this call's (a smoke run never stands in for a full one)
-    same = lambda r, corpus, model, seed: (  # noqa: E731
+    # a stored run is this call's when its corpus, model, seed, settings and --limit are
+    # (a smoke run never stands in for a full one); it stands for today's recipe when it
+    # also trained the members today's recipe would (runs from before fill_budget: the
+    # cell's number); the table shows the others apart, as an earlier recipe's
+    mine = lambda r, corpus, model, seed: (  # noqa: E731
         (r["corpus"], r["model"], r["seed"], r["settings"], r.get("limit", 0))
         == (corpus, model, seed, settings, args.limit))
+    same = lambda r, corpus, model, seed: (  # noqa: E731
+        mine(r, corpus, model, seed) and trained_members(r) == members_now(
+            model, settings, r["train_docs"]))
     done = ([json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
             if args.out.exists() else [])
     if not args.table:
@@ -173,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
                     with args.out.open("a") as f:  # one line per finished run
                         f.write(json.dumps(row) + "\n")
                     done.append(row)
-    print(table([r for r in done if any(same(r, c, m, s) for c in args.corpora
-                                        for m in args.models for s in args.seeds)]))
+    shown = [r for r in done if any(mine(r, c, m, s) for c in args.corpora
+                                    for m in args.models for s in args.seeds)]
+    for r in shown:
+        if not same(r, r["corpus"], r["model"], r["seed"]):
+            r["model"] = f"{r['model']}, {trained_members(r)} members (an earlier recipe)"
+    print(table(shown))
     return 0
 
 

@@ -222,7 +222,10 @@ def run_one(corpus: str, lever: str, cell: str, seed: int, test: bool, root: Pat
         clf = TextClassifier.load(out.with_suffix(""))
     else:
         parts, names = load(corpus)
-        clf = TextClassifier(cell, seed=seed, verbose=True, **LEVERS[lever])
+        # a lever names its members: the study's runs train exactly that many (as every
+        # run before fill_budget did), not what the budget would add on a small corpus
+        clf = TextClassifier(cell, seed=seed, verbose=True,
+                             **{"fill_budget": False, **LEVERS[lever]})
         t0 = time.perf_counter()
         clf.fit(*parts["train"], *parts["val"], classes=names)
         seconds = time.perf_counter() - t0

@@ -38,7 +38,9 @@ def test_config_is_the_default_preset():
     seed = preset("seed", "rnn")
     changed = {f.name for f in fields(Config) if getattr(seed, f.name) != getattr(Config(model="rnn"), f.name)}
     assert changed == set(PRESETS["seed"]("rnn")) - {
-        k for k, v in PRESETS["seed"]("rnn").items() if getattr(Config(model="rnn"), k) == v} | {"preset"}
+        k for k, v in PRESETS["seed"]("rnn").items() if getattr(Config(model="rnn"), k) == v} | {
+        "preset", "fill_budget"}   # the preset gives members, so no members are added
+    assert not seed.fill_budget and Config(model="rnn").fill_budget
 
 
 def test_every_setting_is_a_train_flag_and_an_estimator_parameter():
@@ -83,6 +85,18 @@ def test_runs_saved_before_members_load_as_one_model():
     assert d.pop("members") == 2
     assert Config.from_dict(d).members == 1
     assert Config.from_dict({**d, "members": 3}).members == 3
+
+
+def test_runs_saved_before_fill_budget_read_as_their_preset_today():
+    """A config.json from before ``fill_budget`` reads as what its preset gives now (so
+    that ``compare --reuse`` recognises the default's runs); the model it holds is the
+    members it names."""
+    for model, preset_name, want in (("rnn", "default", True), ("gru", "default", False),
+                                     ("rnn", "seed", False)):
+        d = preset(preset_name, model).to_dict()
+        d.pop("fill_budget")
+        cfg = Config.from_dict(d)
+        assert cfg.fill_budget is want and cfg == preset(preset_name, model)
 
 
 def test_runs_saved_before_pool_words_load_without_it():

@@ -50,6 +50,7 @@ def test_health_info_metrics_and_torchserve_aliases(server, tiny_run):
     assert info["cell"] == "gru" and info["backend"] == "torch"
     assert info["classes"] == json.loads((tiny_run / "config.json").read_text())["classes"]
     assert info["config"]["maxlen"] == 64
+    assert info["members"] == json.loads((tiny_run / "config.json").read_text())["members_trained"]
     assert info["test"]["accuracy"] == stored["test"]["accuracy"]
     assert info["serving"]["max_texts"] == 4
     r = httpx.post(f"{server.url}/predictions/{tiny_run.name}", content=TEXTS[0].encode())

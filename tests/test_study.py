@@ -485,6 +485,15 @@ def test_compare_reuse_reads_back_finished_runs_and_retrains_changed_ones(tiny_c
     run_compare(["gru"], ["default"], data, ("split",), seeds=(3,), reuse=True,
                 **{**kw, "hidden_size": 5})
     assert len(trained) == 1 and trained[0].hidden_size == 5
+    # a run of other members than the recipe gives its corpus now is trained again
+    meta_path = tmp_path / "runs" / "split" / "gru-default-seed3" / "config.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["members_trained"] == 3
+    meta_path.write_text(json.dumps({**meta, "members_trained": 2}))
+    trained.clear()
+    run_compare(["gru"], ["default"], data, ("split",), seeds=(3,), reuse=True,
+                **{**kw, "hidden_size": 5})
+    assert len(trained) == 1
     # a half-written run directory is trained again, not read
     (tmp_path / "runs" / "split" / "gru-default-seed3" / "metrics.json").write_text("{")
     trained.clear()
@@ -701,7 +710,11 @@ def test_other_corpora_table_in_recipe_md_is_the_stored_runs(capsys):
                          "20ng-subjects", "20ng-small", "20ng-150-per-group",
                          "20ng-300-per-group") == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
-    assert len(lines) == 2 + 5 * 3  # header, rule, 5 corpora x 3 models
+    # header, rule, then each of 5 corpora x 3 models (today's recipe, an earlier one's
+    # members, or both)
+    cells = {(line.split(" | ")[0].strip("| "), line.split(" | ")[3].split(",")[0])
+             for line in lines[2:]}
+    assert lines[1].startswith("|---") and len(cells) == 5 * 3
     doc = (root / "results" / "recipe.md").read_text().splitlines()
     start = doc.index(lines[0])
     assert doc[start:start + len(lines)] == lines

@@ -128,6 +128,48 @@ def test_steps_set_the_number_of_epochs_from_the_corpus_size():
         preset("default", "gru", steps=-1)
 
 
+def test_members_fill_the_step_budget_that_a_small_corpus_leaves():
+    from textrnn.train import planned_members
+    gru = preset("default", "gru", fill_budget=True)
+    rnn = preset("default", "rnn")
+    # 20 Newsgroups (10,183 posts: 319 batches) uses each cell's budget: its own members
+    assert planned_members(gru, 10183) == gru.members == 3
+    assert planned_members(rnn, 10183) == rnn.members == 2
+    # BBC's split (1,557 articles, 49 batches): RNN 2 x 1,800 steps / (12 x 49) -> 6,
+    # GRU 3 x 1,500 / (15 x 49) -> 6 when asked for (its default keeps 3)
+    assert planned_members(rnn, 1557) == 6
+    assert planned_members(gru, 1557) == 6
+    assert planned_members(preset("default", "gru"), 1557) == 3
+    assert planned_members(rnn, 60) == 8                       # at most 8
+    assert planned_members(rnn, 10**6) == 2                    # never fewer
+    assert planned_members(preset("default", "rnn", fill_budget=False), 1557) == 2
+    assert planned_members(preset("default", "rnn", steps=0), 1557) == 2   # no budget
+    # members given: that many, unless fill_budget is asked for too (then at least that)
+    assert planned_members(preset("default", "rnn", members=3), 1557) == 3
+    assert planned_members(preset("default", "rnn", members=10, fill_budget=True), 60) == 10
+    assert planned_members(preset("seed", "rnn"), 60) == 1     # the notebook's one model
+
+
+def test_fit_trains_the_members_the_budget_holds_and_load_rebuilds_them(tmp_path):
+    """A small corpus gets more members; the run directory records how many, so that
+    loading rebuilds them (and predicts the same), while ``config_`` keeps the settings
+    as given (fitting again gives the same number)."""
+    from textrnn.api import TextClassifier
+    texts = [f"w{i % 7} w{(i * 3) % 5} x{i % 2}" for i in range(40)]
+    labels = [i % 2 for i in range(40)]
+    kw = dict(epochs=1, steps=20, embedding_dim=4, hidden_size=4, seed=0)
+    clf = TextClassifier("rnn", **kw).fit(texts[:32], labels[:32], texts[32:], labels[32:])
+    # 32 documents: one batch of 32 a epoch, 1 epoch: 2 x 20 / 1 -> 40, at most 8
+    assert clf.members_ == len(clf.model_.members) == 8 and clf.config_.members == 2
+    back = TextClassifier.load(clf.save(tmp_path / "run"))
+    assert back.members_ == 8 and back.config_ == clf.config_
+    assert (back.predict_proba(texts) == clf.predict_proba(texts)).all()
+    assert TextClassifier("rnn", **kw).fit(texts[:32], labels[:32]).members_ == 8
+    fixed = TextClassifier("rnn", members=2, **kw).fit(texts[:32], labels[:32])
+    assert fixed.members_ == len(fixed.model_.members) == 2 and not fixed.config_.fill_budget
+    assert TextClassifier("gru", **kw).fit(texts[:32], labels[:32]).members_ == 3
+
+
 def test_each_member_of_an_ensemble_trains_as_it_would_alone():
     """Without dropout, a member of ``members=2`` ends where the same initial weights end
     when trained alone on the same batches: its own loss, its own clipping, Adam per

@@ -24,7 +24,7 @@ from .resume import Checkpoints, list_checkpoints
 from .token_ids import encode
 from .tokenizer import Tokenizer
 from .train import fit as fit_loop
-from .train import predict_logits
+from .train import planned_members, predict_logits
 
 
 def resolve_device(device: str) -> str:
@@ -56,7 +56,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     Attributes (after ``fit`` or ``load``):
         config_: the resolved :class:`Config` the model was trained with.
         classes_: the labels, in the order of ``predict_proba``'s columns.
-        tokenizer_, model_: the fitted tokenizer and ``RecurrentClassifier``.
+        tokenizer_, model_: the fitted tokenizer and ``RecurrentClassifier`` (or
+            ``Ensemble``).
+        members_: how many members ``model_`` holds (``config_.members``, or more on a
+            small corpus: ``fill_budget``).
         history_: one dict per epoch (train and val loss and accuracy).
     """
 
@@ -124,7 +127,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         tok_texts = X + list(extra_texts) if cfg.tokenizer_fit == "all" else X
         self.tokenizer_ = Tokenizer(cfg.num_words, "<oov>" if cfg.oov else None,
                                     min_count=cfg.min_count).fit(tok_texts, self.verbose)
-        self.model_ = build(self.tokenizer_.vocab_size, len(self.classes_), cfg)
+        # the steps a small corpus leaves unused become members (cfg.fill_budget)
+        self.members_ = planned_members(cfg, len(X))
+        self.model_ = build(self.tokenizer_.vocab_size, len(self.classes_), cfg, self.members_)
         resuming = checkpoints is not None and resume and bool(list_checkpoints(checkpoint_dir))
         if cfg.pretrain == "word2vec" and not resuming:  # the checkpoint has the weights
             from .pretrain import word2vec_init
@@ -161,7 +166,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         path.mkdir(parents=True, exist_ok=True)
         write_json(path / CONFIG, {"config": self.config_.to_dict(),
                                    "classes": [_jsonable(c) for c in self.classes_],
-                                   "vocab_size": self.tokenizer_.vocab_size})
+                                   "vocab_size": self.tokenizer_.vocab_size,
+                                   "members_trained": self.members_})
         write_json(path / VOCAB, self.tokenizer_.to_dict())
         state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
         write_atomic(path / WEIGHTS, lambda p: save_file(state, str(p)))
@@ -191,8 +197,12 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             if tokenizer.vocab_size != vocab_size:
                 raise TextrnnError(f"{VOCAB} has {tokenizer.vocab_size} token ids, {CONFIG} "
                                    f"says vocab_size {vocab_size}")
+            # saved before fill_budget: the configuration's number
+            members = meta.get("members_trained", cfg.members)
+            if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+                raise TextrnnError(f"'members_trained' is not a positive integer: {members!r}")
             with torch.device("meta"):  # shapes only: nothing allocated before they match
-                model = build(vocab_size, len(classes), cfg)
+                model = build(vocab_size, len(classes), cfg, members)
         except TextrnnError as e:
             raise TextrnnError(f"{path}: corrupt run directory ({e})") from None
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
@@ -210,6 +220,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             raise TextrnnError(f"{path / WEIGHTS}: corrupt or mismatched weights ({reason})") from None
         self = cls.from_config(cfg, device=device)
         self.config_, self.classes_, self.tokenizer_, self.history_ = cfg, classes, tokenizer, []
+        self.members_ = members
         self.model_ = model.to(resolve_device(device))
         return self
 

@@ -29,6 +29,7 @@ class TorchClassifier:
     def __init__(self, clf) -> None:
         self.clf = clf
         self.classes_, self.config, self.tokenizer_ = clf.classes_, clf.config_, clf.tokenizer_
+        self.members_ = clf.members_
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.tokenizer_.ids_for(texts, self.config)

@@ -163,11 +163,12 @@ class Ensemble(nn.Module):
     averaged probabilities.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, cfg: Config) -> None:
+    def __init__(self, vocab_size: int, num_classes: int, cfg: Config,
+                 members: int | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.members = nn.ModuleList(RecurrentClassifier(vocab_size, num_classes, cfg)
-                                     for _ in range(cfg.members))
+                                     for _ in range(members or cfg.members))
 
     def forward(self, ids: Tensor) -> Tensor:
         logits = torch.stack([m(ids) for m in self.members], dim=1)
@@ -179,11 +180,14 @@ def average_probabilities(logits: Tensor) -> Tensor:
     return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=1) - math.log(logits.shape[1])
 
 
-def build(vocab_size: int, num_classes: int, cfg: Config) -> nn.Module:
+def build(vocab_size: int, num_classes: int, cfg: Config,
+          members: int | None = None) -> nn.Module:
     """The model a configuration describes: one :class:`RecurrentClassifier`, or an
-    :class:`Ensemble` of ``cfg.members``."""
-    if cfg.members > 1:
-        return Ensemble(vocab_size, num_classes, cfg)
+    :class:`Ensemble` of ``members`` (default ``cfg.members``; a fit passes the number
+    :func:`textrnn.train.planned_members` gives for its corpus)."""
+    members = members or cfg.members
+    if members > 1:
+        return Ensemble(vocab_size, num_classes, cfg, members)
     return RecurrentClassifier(vocab_size, num_classes, cfg)
 
 

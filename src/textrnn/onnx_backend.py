@@ -86,7 +86,9 @@ class OnnxClassifier:
             raise TextrnnError(f"{run_dir}: corrupt run directory (bad or missing "
                                f"{' '.join(str(e).split())[:300]})") from None
         threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
-        return cls(onnx_path, config, classes, tokenizer, threads)
+        clf = cls(onnx_path, config, classes, tokenizer, threads)
+        clf.members_ = meta.get("members_trained", config.members)  # for /info
+        return clf
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.tokenizer_.ids_for(texts, self.config)

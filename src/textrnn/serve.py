@@ -428,6 +428,7 @@ def create_app(clf, settings: ServeSettings = ServeSettings(), *, name: str = "m
         test = m.get("test") or {}
         return {"model": name, "cell": clf.config.model, "backend": clf.backend,
                 "classes": classes, "config": asdict(clf.config),
+                "members": clf.members_,  # trained: config's members, or more (fill_budget)
                 "vocab_size": clf.tokenizer_.vocab_size,
                 "test": {k: test[k] for k in ("accuracy", "macro_f1", "per_class") if k in test}
                 or None,

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .config import Config
+from .config import MAX_MEMBERS, Config
 from .model import classifiers
 from .resume import (Checkpoints, TrainingInterrupted, TrainState, catch_signals, fingerprint,
                      test_hook)
@@ -210,6 +210,25 @@ def planned_epochs(cfg: Config, n_train: int) -> int:
         return cfg.epochs
     per_epoch = -(-n_train // cfg.batch_size)
     return max(1, min(cfg.epochs, -(-cfg.steps // per_epoch)))
+
+
+def planned_members(cfg: Config, n_train: int) -> int:
+    """How many members to train on ``n_train`` documents: ``cfg.members``, or with
+    ``cfg.fill_budget`` and ``cfg.steps`` set, as many as the step budget holds.
+
+    The budget is ``K = cfg.members`` members of ``S = cfg.steps`` steps. A corpus too
+    small to use it stops each member at the epoch cap, after ``E`` epochs of ``N``
+    batches, and the steps left over become members:
+    ``max(K, min(8, floor(K * S / (E * N))))``. 20 Newsgroups (about 319 batches of 32)
+    uses its budget, and keeps the cell's K; BBC's split (49 batches, the RNN's 12
+    epochs) trains 6 RNN members. More members cost no more time than the budget, but a
+    larger model and a slower prediction: 8 bounds both."""
+    k = cfg.members
+    if not (cfg.fill_budget and cfg.steps):
+        return k
+    per_epoch = -(-n_train // cfg.batch_size)
+    used = planned_epochs(cfg, n_train) * per_epoch
+    return max(k, min(MAX_MEMBERS, k * cfg.steps // used))
 
 
 def average_weights(states: list[dict]) -> dict:

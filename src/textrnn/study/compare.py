@@ -23,6 +23,7 @@ from ..checkpoint import write_atomic, write_json
 from ..config import MODELS, PRESETS, Config, preset
 from ..errors import TextrnnError
 from ..runs import DataSpec, train_run
+from ..train import planned_members
 
 PROTOCOLS = ("split", "dedupe", "cv")
 
@@ -134,9 +135,14 @@ def finished_run(d: Path, cfg: Config, data: DataSpec, splits: dict | None) -> d
     for a cv fold, a split of the same sizes), else None: anything missing, unreadable
     or different means the run is trained again."""
     try:
-        saved = json.loads((d / "config.json").read_text())["config"]
+        meta = json.loads((d / "config.json").read_text())
         m = json.loads((d / "metrics.json").read_text())
-        same = Config.from_dict(saved) == cfg
+        saved = Config.from_dict(meta["config"])
+        same = saved == cfg
+        # the members the rule gives this corpus now (a run saved before fill_budget
+        # trained the configuration's number)
+        trained = meta.get("members_trained", saved.members)
+        same &= trained == planned_members(cfg, m["data"]["sizes"]["train"])
         spec = asdict(replace(data, val_size=cfg.val_fraction))
         same &= {k: m["data"].get(k) for k in spec} == spec
         if splits is not None:
