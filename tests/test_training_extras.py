@@ -1,6 +1,7 @@
 """Batching, the comparison table and the classical baseline."""
 
 import copy
+import json
 import dataclasses
 
 import pytest
@@ -164,6 +165,12 @@ def test_fit_trains_the_members_the_budget_holds_and_load_rebuilds_them(tmp_path
     back = TextClassifier.load(clf.save(tmp_path / "run"))
     assert back.members_ == 8 and back.config_ == clf.config_
     assert (back.predict_proba(texts) == clf.predict_proba(texts)).all()
+    # a config.json naming more members than the rule can give is refused, not built
+    meta = json.loads((tmp_path / "run" / "config.json").read_text())
+    for bad in (9, 1, "8", 10**9):
+        (tmp_path / "run" / "config.json").write_text(json.dumps({**meta, "members_trained": bad}))
+        with pytest.raises(TextrnnError, match="members_trained"):
+            TextClassifier.load(tmp_path / "run")
     assert TextClassifier("rnn", **kw).fit(texts[:32], labels[:32]).members_ == 8
     fixed = TextClassifier("rnn", members=2, **kw).fit(texts[:32], labels[:32])
     assert fixed.members_ == len(fixed.model_.members) == 2 and not fixed.config_.fill_budget

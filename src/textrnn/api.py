@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 
 from .checkpoint import CONFIG, VOCAB, WEIGHTS, check_run_dir, read_json, write_atomic, write_json
-from .config import SETTINGS, Config, help_text, preset
+from .config import MAX_MEMBERS, SETTINGS, Config, help_text, preset
 from .errors import TextrnnError
 from .model import build, classifiers
 from .resume import Checkpoints, list_checkpoints
@@ -197,10 +197,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             if tokenizer.vocab_size != vocab_size:
                 raise TextrnnError(f"{VOCAB} has {tokenizer.vocab_size} token ids, {CONFIG} "
                                    f"says vocab_size {vocab_size}")
-            # saved before fill_budget: the configuration's number
+            # saved before fill_budget: the configuration's number; fill_budget gives
+            # from cfg.members up to MAX_MEMBERS, never more (a bound on what is built)
             members = meta.get("members_trained", cfg.members)
-            if not isinstance(members, int) or isinstance(members, bool) or members < 1:
-                raise TextrnnError(f"'members_trained' is not a positive integer: {members!r}")
+            most = max(cfg.members, MAX_MEMBERS)
+            if (not isinstance(members, int) or isinstance(members, bool)
+                    or not cfg.members <= members <= most):
+                raise TextrnnError(f"'members_trained' must be a whole number from "
+                                   f"{cfg.members} to {most}, got {members!r}")
             with torch.device("meta"):  # shapes only: nothing allocated before they match
                 model = build(vocab_size, len(classes), cfg, members)
         except TextrnnError as e:
