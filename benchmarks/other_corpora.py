@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from textrnn import TextClassifier
+from textrnn.api import held_out_size
 from textrnn.config import preset
 from textrnn.errors import TextrnnError
 from textrnn.runs import DataSpec
@@ -135,8 +136,7 @@ def members_now(model: str, settings: dict, train_docs: int) -> int | None:
     if model == "tfidf-svm":
         return None
     cfg = preset("default", model, **settings)
-    n_val = min(max(1, round(cfg.val_fraction * train_docs)), train_docs - 1)
-    return planned_members(cfg, train_docs - n_val)
+    return planned_members(cfg, train_docs - held_out_size(train_docs, cfg.val_fraction))
 
 
 def table(rows: list[dict]) -> str:

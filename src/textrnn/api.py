@@ -275,10 +275,16 @@ def _texts(X, name: str) -> list[str]:
     return X
 
 
+def held_out_size(n: int, fraction: float) -> int:
+    """How many of ``n`` training texts ``fit`` holds out as val without val data:
+    ``fraction`` of them, at least one on each side."""
+    return min(max(1, round(fraction * n)), n - 1)
+
+
 def _hold_out(X: list[str], y: list, fraction: float, seed: int):
     """Split a validation part off the training texts: stratified when every class has
     at least two texts, else at random; at least one text on each side."""
-    n_val = min(max(1, round(fraction * len(X))), len(X) - 1)
+    n_val = held_out_size(len(X), fraction)
     if n_val < 1:
         raise TextrnnError("need at least two training texts to hold out a validation part")
     counts = np.unique(np.asarray([str(v) for v in y]), return_counts=True)[1]
